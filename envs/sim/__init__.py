@@ -1,0 +1,1 @@
+"""MuJoCo sim twins of the Franka Panda and the WidowX 250 6DOF on a tabletop."""

@@ -1,0 +1,1 @@
+"""rrl experiments."""

@@ -102,7 +102,7 @@ WIDOWX = ArmSpec(
     ),
     joint_velocity_limits=(_PI,) * 6,
     # Gripper pointing down with the fingertips about (0.3, 0, 0.15): BridgeData's start pose.
-    home_joints=(0.0, -0.0764, 0.3452, 0.0, 1.3020, 0.0),
+    home_joints=(0.0, 0.022, 0.1831, 0.0, 1.3657, 0.0),
     workspace_low=(0.15, -0.25, 0.01),
     workspace_high=(0.48, 0.25, 0.35),
     # BridgeData V2 clips actions to +-0.05 m and +-0.25 rad per step.

@@ -1,0 +1,308 @@
+"""`SimEnv`: the MuJoCo twin of a robot doing a task, as a gymnasium env.
+
+The step reward is always 0: in this project the reward comes from a reward model that scores the
+whole episode (reward_clients/). The sim's own rubric score of the current state is in
+`info["progress_score"]` (see envs.tasks for its thresholds) and `info["is_success"]`.
+"""
+
+from __future__ import annotations
+
+import gymnasium
+import mujoco
+import numpy as np
+from gymnasium import spaces
+
+from envs.sim.control import EndEffectorController
+from envs.sim.models import CLOTH_THICKNESS, LAYOUT, OBJECT_HALF, scene_xml
+from envs.tasks import (
+    SUCCESS_SCORE,
+    TASKS,
+    DrawerState,
+    PickPlaceState,
+    open_drawer_score,
+    pick_place_score,
+)
+from robots.specs import arm_spec
+
+__all__ = ["SimEnv", "CAMERAS"]
+
+CAMERAS = ("front", "wrist")
+DEFAULT_EPISODE_STEPS = {"pick_place": 80, "open_drawer": 60}
+ACTION_DIM = 7
+
+# Where the task's movable things are placed at reset, per robot (base frame, metres).
+_PLACEMENT = {
+    "franka": {"x": (0.4, 0.62), "y": (-0.22, 0.22), "cabinet_x": (0.70, 0.76), "cabinet_y": (-0.1, 0.1)},
+    "widowx": {"x": (0.24, 0.40), "y": (-0.16, 0.16), "cabinet_x": (0.44, 0.48), "cabinet_y": (-0.06, 0.06)},
+}
+
+
+class SimEnv(gymnasium.Env):
+    """Franka or WidowX on a tabletop, doing `pick_place` or `open_drawer`.
+
+    Args:
+      robot: "franka" or "widowx".
+      task: "pick_place" or "open_drawer".
+      cameras: camera names to observe ("front", "wrist"); empty for state-only observations.
+      image_size: (height, width) of every camera image.
+      control_hz: control steps per second (physics runs at `physics_timestep`).
+      max_episode_steps: steps before `truncated` (default per task: 80 pick_place, 60 drawer).
+      seed: seeds the first reset when reset() is called without one.
+      randomize_colors: random table, object and cloth colours at each reset.
+      terminate_on_success: end the episode as soon as the oracle says 5 (off by default: a
+        real robot cannot know, and the reward model judges the final state).
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+
+    def __init__(
+        self,
+        robot: str,
+        task: str,
+        cameras: tuple[str, ...] = CAMERAS,
+        image_size: tuple[int, int] = (128, 128),
+        control_hz: float = 10.0,
+        max_episode_steps: int | None = None,
+        seed: int | None = None,
+        randomize_colors: bool = True,
+        terminate_on_success: bool = False,
+        physics_timestep: float = 0.005,
+        render_mode: str | None = "rgb_array",
+    ):
+        self.spec_arm = arm_spec(robot)
+        if task not in TASKS:
+            raise ValueError(f"SimEnv: unknown task {task!r}; expected one of {list(TASKS)}")
+        cameras = tuple(cameras)
+        unknown = [c for c in cameras if c not in CAMERAS]
+        if unknown:
+            raise ValueError(f"SimEnv: unknown camera(s) {unknown}; expected names from {list(CAMERAS)}")
+        height, width = (int(v) for v in image_size)
+        if not (16 <= height <= 1024 and 16 <= width <= 1024):
+            raise ValueError(f"SimEnv: image_size must be within 16..1024 pixels, got {image_size}")
+        if not control_hz > 0:
+            raise ValueError(f"SimEnv: control_hz must be positive, got {control_hz}")
+        self.robot, self.task_name = robot, task
+        self.cameras, self.image_size = cameras, (height, width)
+        self.control_hz = float(control_hz)
+        self.max_episode_steps = int(max_episode_steps or DEFAULT_EPISODE_STEPS[task])
+        self.randomize_colors = randomize_colors
+        self.drawer_travel = LAYOUT[robot]["drawer_travel"]
+        self.terminate_on_success = terminate_on_success
+        self.render_mode = render_mode
+        self._seed = seed
+
+        offscreen = max(640, height, width)
+        self.model = mujoco.MjModel.from_xml_string(
+            scene_xml(robot, task, timestep=physics_timestep, offscreen=offscreen)
+        )
+        self.data = mujoco.MjData(self.model)
+        mujoco.mj_forward(self.model, self.data)
+        self.n_substeps = max(1, round(1.0 / (self.control_hz * physics_timestep)))
+        self.controller = EndEffectorController(self.model, self.spec_arm, 1.0 / self.control_hz)
+        self._renderer: mujoco.Renderer | None = None
+        self._init_ids()
+
+        n = self.spec_arm.num_joints
+        self.action_space = spaces.Box(-1.0, 1.0, (ACTION_DIM,), np.float32)
+        obs_spaces = {
+            "proprio": spaces.Box(-np.inf, np.inf, (8 + n,), np.float32),
+            "state": spaces.Box(-np.inf, np.inf, (self._state().shape[0],), np.float32),
+        }
+        if cameras:
+            obs_spaces["images"] = spaces.Dict(
+                {c: spaces.Box(0, 255, (height, width, 3), np.uint8) for c in cameras}
+            )
+        self.observation_space = spaces.Dict(obs_spaces)
+        self.instruction = TASKS[task].instruction_for(TASKS[task].object_names[0] if TASKS[task].object_names else None)
+        self._steps = 0
+
+    # ----- set-up -----------------------------------------------------------------------------
+    def _init_ids(self) -> None:
+        m = self.model
+        self._arm_qpos = self.controller.qpos_adr
+        self._arm_dof = self.controller.dof_adr
+        self._finger_qpos = np.array([m.joint(f"finger_{s}").qposadr[0] for s in ("left", "right")])
+        self._arm_act = np.array([m.actuator(f"act_joint{i + 1}").id for i in range(self.spec_arm.num_joints)])
+        self._finger_act = np.array([m.actuator(f"act_finger_{s}").id for s in ("left", "right")])
+        self._site = self.controller.site_id
+        self._left_body, self._right_body = m.body("finger_left").id, m.body("finger_right").id
+        if self.task_name == "pick_place":
+            self._object_geom = m.geom("object").id
+            self._object_qpos = m.joint("object").qposadr[0]
+            self._object_dof = m.joint("object").dofadr[0]
+            self._cloth_body = m.body("cloth").id
+            self._cloth_geom = m.geom("cloth").id
+        else:
+            self._drawer_qpos = m.joint("drawer").qposadr[0]
+            self._drawer_dof = m.joint("drawer").dofadr[0]
+            self._cabinet_body = m.body("cabinet").id
+            self._handle_body = m.body("handle").id
+            self._handle_geoms = {m.geom(n).id for n in ("handle", "handle_post_l", "handle_post_r")}
+        self._colour_geoms = [m.geom("table").id] + [
+            m.geom(n).id for n in (("object", "cloth") if self.task_name == "pick_place" else ("cabinet", "drawer_front"))
+        ]
+        self._default_rgba = self.model.geom_rgba[self._colour_geoms].copy()
+
+    # ----- gymnasium API ----------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        if seed is None and self._seed is not None:
+            seed, self._seed = self._seed, None
+        super().reset(seed=seed)
+        rng = self.np_random
+        mujoco.mj_resetData(self.model, self.data)
+        self.data.qpos[self._arm_qpos] = self.spec_arm.home_joints
+        self.controller.reset()
+        self.data.ctrl[self._arm_act] = self.controller.q_target
+        open_fingers = self.controller.gripper_target(1.0)
+        self.data.qpos[self._finger_qpos] = open_fingers
+        self.data.ctrl[self._finger_act] = open_fingers
+        self._randomize_scene(rng)
+        mujoco.mj_forward(self.model, self.data)
+        self._steps = 0
+        obs = self._observation()
+        self._initial_score = self.progress_score()
+        return obs, self._info()
+
+    def _randomize_scene(self, rng: np.random.Generator) -> None:
+        place = _PLACEMENT[self.robot]
+        task = TASKS[self.task_name]
+        if self.task_name == "pick_place":
+            name = task.object_names[int(rng.integers(len(task.object_names)))]
+            self.instruction = task.instruction_for(name)
+            cloth_half = np.array(LAYOUT[self.robot]["cloth_half"])
+            for _ in range(100):  # rejection-sample non-overlapping object and cloth positions
+                obj = rng.uniform([place["x"][0], place["y"][0]], [place["x"][1], place["y"][1]])
+                cloth = rng.uniform([place["x"][0], place["y"][0]], [place["x"][1], place["y"][1]])
+                if np.any(np.abs(obj - cloth) > cloth_half + OBJECT_HALF + 0.04):
+                    break
+            self.model.body_pos[self._cloth_body, :2] = cloth
+            yaw = rng.uniform(-0.3, 0.3)
+            q = self._object_qpos
+            self.data.qpos[q : q + 3] = [obj[0], obj[1], OBJECT_HALF + 0.001]
+            self.data.qpos[q + 3 : q + 7] = [np.cos(yaw / 2), 0, 0, np.sin(yaw / 2)]
+            self._object_start = self.data.qpos[q : q + 3].copy()
+        else:
+            self.instruction = task.instruction_for()
+            x = rng.uniform(*place["cabinet_x"])
+            y = rng.uniform(*place["cabinet_y"])
+            self.model.body_pos[self._cabinet_body, :2] = [x, y]
+            # Handle height varies within the drawer front.
+            self.model.body_pos[self._handle_body, 2] = (
+                LAYOUT[self.robot]["cabinet_half"][2] - rng.uniform(*LAYOUT[self.robot]["handle_below_top"])
+            )
+        if self.randomize_colors:
+            jitter = rng.uniform(-0.15, 0.15, size=(len(self._colour_geoms), 3))
+            rgba = self._default_rgba.copy()
+            rgba[:, :3] = np.clip(rgba[:, :3] + jitter, 0.0, 1.0)
+            self.model.geom_rgba[self._colour_geoms] = rgba
+
+    def step(self, action):
+        action = np.asarray(action, dtype=np.float64)
+        if action.shape != (ACTION_DIM,):
+            raise ValueError(
+                f"SimEnv.step: action must have shape ({ACTION_DIM},) "
+                "[dx, dy, dz, droll, dpitch, dyaw, gripper], got shape {action.shape}"
+            )
+        if not np.all(np.isfinite(action)):
+            raise ValueError(f"SimEnv.step: action contains NaN or inf: {action.tolist()}")
+        clipped = np.clip(action, -1.0, 1.0)
+        q_target, finger_target, flags = self.controller.command(clipped)
+        self.data.ctrl[self._arm_act] = q_target
+        self.data.ctrl[self._finger_act] = finger_target
+        mujoco.mj_step(self.model, self.data, nstep=self.n_substeps)
+        if not np.all(np.isfinite(self.data.qpos)):
+            raise RuntimeError(f"SimEnv: physics diverged at step {self._steps}; reset the env")
+        self._steps += 1
+        obs = self._observation()
+        info = self._info()
+        info.update(
+            action_clipped=bool(np.any(clipped != action)),
+            workspace_clipped=flags.workspace_clipped,
+            orientation_clipped=flags.orientation_clipped,
+            joint_limited=flags.joint_limited,
+            ik_error=flags.ik_error,
+            unreachable=flags.unreachable,
+        )
+        terminated = bool(self.terminate_on_success and info["is_success"])
+        truncated = self._steps >= self.max_episode_steps and not terminated
+        if terminated or truncated:
+            info["end_reason"] = "success" if terminated else "time_limit"
+        return obs, 0.0, terminated, truncated, info
+
+    def render(self):
+        return self.render_camera("front")
+
+    def close(self):
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
+    # ----- observations -----------------------------------------------------------------------
+    def render_camera(self, camera: str) -> np.ndarray:
+        """The current image from `camera` (uint8 HxWx3), at the env's image size."""
+        if self._renderer is None:
+            self._renderer = mujoco.Renderer(self.model, *self.image_size)
+        self._renderer.update_scene(self.data, camera=camera)
+        return self._renderer.render()
+
+    def _proprio(self) -> np.ndarray:
+        quat = np.zeros(4)
+        mujoco.mju_mat2Quat(quat, self.data.site_xmat[self._site])
+        opening = float(np.sum(self.data.qpos[self._finger_qpos]))
+        return np.concatenate(
+            [self.data.site_xpos[self._site], quat, [opening], self.data.qpos[self._arm_qpos]]
+        ).astype(np.float32)
+
+    def _state(self) -> np.ndarray:
+        if self.task_name == "pick_place":
+            q = self._object_qpos
+            cloth = self.data.xpos[self._cloth_body]
+            return np.concatenate([self.data.qpos[q : q + 7], cloth]).astype(np.float32)
+        handle = self.data.xpos[self._handle_body]
+        return np.concatenate([[self.data.qpos[self._drawer_qpos]], handle]).astype(np.float32)
+
+    def _observation(self) -> dict:
+        obs = {"proprio": self._proprio(), "state": self._state()}
+        if self.cameras:
+            obs["images"] = {c: self.render_camera(c) for c in self.cameras}
+        return obs
+
+    # ----- the progress oracle ----------------------------------------------------------------
+    def _finger_contacts(self, geoms: set[int]) -> tuple[bool, bool]:
+        left = right = False
+        for i in range(self.data.ncon):
+            c = self.data.contact[i]
+            pair = {c.geom1, c.geom2}
+            if pair & geoms:
+                bodies = {self.model.geom_bodyid[g] for g in pair}
+                left |= self._left_body in bodies
+                right |= self._right_body in bodies
+        return left, right
+
+    def progress_score(self) -> int:
+        """The rubric score 1-5 of the current state (see envs.tasks for the thresholds)."""
+        if self.task_name == "pick_place":
+            left, right = self._finger_contacts({self._object_geom})
+            q = self._object_qpos
+            cloth_top = self.data.xpos[self._cloth_body].copy()
+            cloth_top[2] = 2 * CLOTH_THICKNESS
+            return pick_place_score(PickPlaceState(
+                object_pos=self.data.qpos[q : q + 3].copy(),
+                object_start=self._object_start,
+                object_half_size=OBJECT_HALF,
+                cloth_center=cloth_top,
+                cloth_half_size=LAYOUT[self.robot]["cloth_half"],
+                table_z=0.0,
+                held=left and right,
+                touched=left or right,
+            ))
+        left, right = self._finger_contacts(self._handle_geoms)
+        return open_drawer_score(DrawerState(
+            opening=float(self.data.qpos[self._drawer_qpos]),
+            travel=LAYOUT[self.robot]["drawer_travel"],
+            handle_touched=left or right,
+        ))
+
+    def _info(self) -> dict:
+        score = self.progress_score()
+        return {"task": self.instruction, "progress_score": score, "is_success": score == SUCCESS_SCORE}

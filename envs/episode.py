@@ -140,7 +140,9 @@ class Episode:
     def load(cls, directory: str | os.PathLike) -> Episode:
         """Reads an episode folder written by `save`. Frames come back H.264-decoded (lossy)."""
         directory = Path(directory)
-        missing = [n for n in ("video.mp4", "episode.npz", "meta.json") if not (directory / n).is_file()]
+        missing = [
+            n for n in ("video.mp4", "episode.npz", "meta.json") if not (directory / n).is_file()
+        ]
         if missing:
             raise FileNotFoundError(f"Episode folder {directory} is missing {', '.join(missing)}")
         meta = json.loads((directory / "meta.json").read_text())

@@ -64,7 +64,7 @@ class EpisodeRecorder(gymnasium.Wrapper):
             return np.array(images[self.camera], copy=True)
         return self.env.unwrapped.render_camera(self.camera)
 
-    def _record(self, obs: dict, force_frame: bool = False) -> None:
+    def _record(self, obs: dict, *, force_frame: bool = False) -> None:
         self._proprio.append(np.asarray(obs["proprio"], np.float32))
         if "state" in obs:
             self._states.append(np.asarray(obs["state"], np.float32))
@@ -91,10 +91,10 @@ class EpisodeRecorder(gymnasium.Wrapper):
         done = bool(terminated or truncated)
         self._record(obs, force_frame=done)
         if done:
-            self.last_episode = self._finish(info, terminated)
+            self.last_episode = self._finish(info, terminated=terminated)
         return obs, reward, terminated, truncated, info
 
-    def _finish(self, info: dict, terminated: bool) -> Episode:
+    def _finish(self, info: dict, *, terminated: bool) -> Episode:
         unwrapped = self.env.unwrapped
         score = info.get("progress_score")
         success = info.get("is_success")

@@ -109,7 +109,7 @@ def pick_place_score(s: PickPlaceState) -> int:
 
 
 def open_drawer_score(s: DrawerState) -> int:
-    fraction = s.opening / s.travel
+    fraction = s.opening / s.travel + 1e-9  # so that exactly 80 % counts as 80 %
     if fraction >= 0.8:
         return 5
     if fraction >= 0.55:

@@ -71,7 +71,9 @@ def decode_mp4(source: bytes | str | Path) -> tuple[np.ndarray, float]:
             fps = float(stream.average_rate or stream.base_rate or 0)
             frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
     except (av.error.FFmpegError, IndexError) as error:
-        raise ValueError(f"video: cannot decode {source if handle is not source else 'bytes'}: {error}") from error
+        raise ValueError(
+            f"video: cannot decode {source if handle is not source else 'bytes'}: {error}"
+        ) from error
     if not frames:
         raise ValueError("video: the file holds no frames")
     return np.stack(frames), fps

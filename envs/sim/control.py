@@ -20,13 +20,21 @@ __all__ = ["EndEffectorController", "ControlFlags", "euler_to_matrix"]
 
 def euler_to_matrix(roll: float, pitch: float, yaw: float) -> np.ndarray:
     """World-frame rotation Rz(yaw) @ Ry(pitch) @ Rx(roll)."""
-    cr, sr, cp, sp, cy, sy = (np.cos(roll), np.sin(roll), np.cos(pitch), np.sin(pitch),
-                              np.cos(yaw), np.sin(yaw))
-    return np.array([
-        [cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr],
-        [sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr],
-        [-sp, cp * sr, cp * cr],
-    ])
+    cr, sr, cp, sp, cy, sy = (
+        np.cos(roll),
+        np.sin(roll),
+        np.cos(pitch),
+        np.sin(pitch),
+        np.cos(yaw),
+        np.sin(yaw),
+    )
+    return np.array(
+        [
+            [cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr],
+            [sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr],
+            [-sp, cp * sr, cp * cr],
+        ]
+    )
 
 
 @dataclasses.dataclass
@@ -76,8 +84,10 @@ class EndEffectorController:
         """TCP position (3,) and rotation matrix (3, 3) at arm joints `q`."""
         self.scratch.qpos[self.qpos_adr] = q
         mujoco.mj_kinematics(self.model, self.scratch)
-        return (self.scratch.site_xpos[self.site_id].copy(),
-                self.scratch.site_xmat[self.site_id].reshape(3, 3).copy())
+        return (
+            self.scratch.site_xpos[self.site_id].copy(),
+            self.scratch.site_xmat[self.site_id].reshape(3, 3).copy(),
+        )
 
     def reset(self, q: np.ndarray | None = None) -> None:
         self.q_target = self.q_home.copy() if q is None else np.asarray(q, float).copy()

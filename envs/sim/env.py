@@ -32,8 +32,18 @@ ACTION_DIM = 7
 
 # Where the task's movable things are placed at reset, per robot (base frame, metres).
 _PLACEMENT = {
-    "franka": {"x": (0.4, 0.62), "y": (-0.22, 0.22), "cabinet_x": (0.70, 0.76), "cabinet_y": (-0.1, 0.1)},
-    "widowx": {"x": (0.24, 0.40), "y": (-0.16, 0.16), "cabinet_x": (0.44, 0.48), "cabinet_y": (-0.06, 0.06)},
+    "franka": {
+        "x": (0.4, 0.62),
+        "y": (-0.22, 0.22),
+        "cabinet_x": (0.70, 0.76),
+        "cabinet_y": (-0.1, 0.1),
+    },
+    "widowx": {
+        "x": (0.24, 0.40),
+        "y": (-0.16, 0.16),
+        "cabinet_x": (0.44, 0.48),
+        "cabinet_y": (-0.06, 0.06),
+    },
 }
 
 
@@ -59,6 +69,7 @@ class SimEnv(gymnasium.Env):
         self,
         robot: str,
         task: str,
+        *,
         cameras: tuple[str, ...] = CAMERAS,
         image_size: tuple[int, int] = (128, 128),
         control_hz: float = 10.0,
@@ -75,7 +86,9 @@ class SimEnv(gymnasium.Env):
         cameras = tuple(cameras)
         unknown = [c for c in cameras if c not in CAMERAS]
         if unknown:
-            raise ValueError(f"SimEnv: unknown camera(s) {unknown}; expected names from {list(CAMERAS)}")
+            raise ValueError(
+                f"SimEnv: unknown camera(s) {unknown}; expected names from {list(CAMERAS)}"
+            )
         height, width = (int(v) for v in image_size)
         if not (16 <= height <= 1024 and 16 <= width <= 1024):
             raise ValueError(f"SimEnv: image_size must be within 16..1024 pixels, got {image_size}")
@@ -113,7 +126,9 @@ class SimEnv(gymnasium.Env):
                 {c: spaces.Box(0, 255, (height, width, 3), np.uint8) for c in cameras}
             )
         self.observation_space = spaces.Dict(obs_spaces)
-        self.instruction = TASKS[task].instruction_for(TASKS[task].object_names[0] if TASKS[task].object_names else None)
+        self.instruction = TASKS[task].instruction_for(
+            TASKS[task].object_names[0] if TASKS[task].object_names else None
+        )
         self._steps = 0
 
     # ----- set-up -----------------------------------------------------------------------------
@@ -122,7 +137,9 @@ class SimEnv(gymnasium.Env):
         self._arm_qpos = self.controller.qpos_adr
         self._arm_dof = self.controller.dof_adr
         self._finger_qpos = np.array([m.joint(f"finger_{s}").qposadr[0] for s in ("left", "right")])
-        self._arm_act = np.array([m.actuator(f"act_joint{i + 1}").id for i in range(self.spec_arm.num_joints)])
+        self._arm_act = np.array(
+            [m.actuator(f"act_joint{i + 1}").id for i in range(self.spec_arm.num_joints)]
+        )
         self._finger_act = np.array([m.actuator(f"act_finger_{s}").id for s in ("left", "right")])
         self._site = self.controller.site_id
         self._left_body, self._right_body = m.body("finger_left").id, m.body("finger_right").id
@@ -137,9 +154,16 @@ class SimEnv(gymnasium.Env):
             self._drawer_dof = m.joint("drawer").dofadr[0]
             self._cabinet_body = m.body("cabinet").id
             self._handle_body = m.body("handle").id
-            self._handle_geoms = {m.geom(n).id for n in ("handle", "handle_post_l", "handle_post_r")}
+            self._handle_geoms = {
+                m.geom(n).id for n in ("handle", "handle_post_l", "handle_post_r")
+            }
         self._colour_geoms = [m.geom("table").id] + [
-            m.geom(n).id for n in (("object", "cloth") if self.task_name == "pick_place" else ("cabinet", "drawer_front"))
+            m.geom(n).id
+            for n in (
+                ("object", "cloth")
+                if self.task_name == "pick_place"
+                else ("cabinet", "drawer_front")
+            )
         ]
         self._default_rgba = self.model.geom_rgba[self._colour_geoms].copy()
 
@@ -187,9 +211,9 @@ class SimEnv(gymnasium.Env):
             y = rng.uniform(*place["cabinet_y"])
             self.model.body_pos[self._cabinet_body, :2] = [x, y]
             # Handle height varies within the drawer front.
-            self.model.body_pos[self._handle_body, 2] = (
-                LAYOUT[self.robot]["cabinet_half"][2] - rng.uniform(*LAYOUT[self.robot]["handle_below_top"])
-            )
+            self.model.body_pos[self._handle_body, 2] = LAYOUT[self.robot]["cabinet_half"][
+                2
+            ] - rng.uniform(*LAYOUT[self.robot]["handle_below_top"])
         if self.randomize_colors:
             jitter = rng.uniform(-0.15, 0.15, size=(len(self._colour_geoms), 3))
             rgba = self._default_rgba.copy()
@@ -286,23 +310,31 @@ class SimEnv(gymnasium.Env):
             q = self._object_qpos
             cloth_top = self.data.xpos[self._cloth_body].copy()
             cloth_top[2] = 2 * CLOTH_THICKNESS
-            return pick_place_score(PickPlaceState(
-                object_pos=self.data.qpos[q : q + 3].copy(),
-                object_start=self._object_start,
-                object_half_size=OBJECT_HALF,
-                cloth_center=cloth_top,
-                cloth_half_size=LAYOUT[self.robot]["cloth_half"],
-                table_z=0.0,
-                held=left and right,
-                touched=left or right,
-            ))
+            return pick_place_score(
+                PickPlaceState(
+                    object_pos=self.data.qpos[q : q + 3].copy(),
+                    object_start=self._object_start,
+                    object_half_size=OBJECT_HALF,
+                    cloth_center=cloth_top,
+                    cloth_half_size=LAYOUT[self.robot]["cloth_half"],
+                    table_z=0.0,
+                    held=left and right,
+                    touched=left or right,
+                )
+            )
         left, right = self._finger_contacts(self._handle_geoms)
-        return open_drawer_score(DrawerState(
-            opening=float(self.data.qpos[self._drawer_qpos]),
-            travel=LAYOUT[self.robot]["drawer_travel"],
-            handle_touched=left or right,
-        ))
+        return open_drawer_score(
+            DrawerState(
+                opening=float(self.data.qpos[self._drawer_qpos]),
+                travel=LAYOUT[self.robot]["drawer_travel"],
+                handle_touched=left or right,
+            )
+        )
 
     def _info(self) -> dict:
         score = self.progress_score()
-        return {"task": self.instruction, "progress_score": score, "is_success": score == SUCCESS_SCORE}
+        return {
+            "task": self.instruction,
+            "progress_score": score,
+            "is_success": score == SUCCESS_SCORE,
+        }

@@ -47,7 +47,9 @@ class _Expert(abc.ABC):
         action[:3] = np.clip(delta, -1.0, 1.0)
         action[6] = gripper
         if self.noise:
-            action[:6] += self.rng.normal(0.0, self.noise, size=6) * np.array([1, 1, 1, .3, .3, .3])
+            action[:6] += self.rng.normal(0.0, self.noise, size=6) * np.array(
+                [1, 1, 1, 0.3, 0.3, 0.3]
+            )
         return np.clip(action, -1.0, 1.0).astype(np.float32)
 
     @abc.abstractmethod

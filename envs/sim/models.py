@@ -35,9 +35,7 @@ def _quat_z(angle: float) -> np.ndarray:
 def _link_capsule(to: np.ndarray, radius: float, rgba: str, mass: float) -> str:
     """A capsule from the body origin to `to` (the next joint), carrying the link's mass."""
     if np.linalg.norm(to) < 1e-6:
-        return (
-            f'<geom class="link" type="sphere" size="{radius}" rgba="{rgba}" mass="{mass}"/>'
-        )
+        return f'<geom class="link" type="sphere" size="{radius}" rgba="{rgba}" mass="{mass}"/>'
     return (
         f'<geom class="link" type="capsule" fromto="0 0 0 {_f(to)}" size="{radius}" '
         f'rgba="{rgba}" mass="{mass}"/>'
@@ -72,23 +70,42 @@ def _dh_frame(a: float, d: float, alpha: float) -> tuple[np.ndarray, np.ndarray]
 def _franka_arm() -> str:
     frames = [_dh_frame(*row) for row in _FRANKA_DH]
     white, grey = "0.95 0.95 0.95 1", "0.25 0.25 0.28 1"
-    xml = ['<body name="base" pos="0 0 0">',
-           '<geom class="link" type="cylinder" size="0.07 0.03" pos="0 0 0.03" rgba="' + grey + '" mass="4"/>']
+    xml = [
+        '<body name="base" pos="0 0 0">',
+        '<geom class="link" type="cylinder" size="0.07 0.03" pos="0 0 0.03" rgba="'
+        + grey
+        + '" mass="4"/>',
+    ]
     for i in range(7):
         pos, quat = frames[i]
         child_pos = frames[i + 1][0]
         xml.append(f'<body name="link{i + 1}" pos="{_f(pos)}" quat="{_f(quat)}" gravcomp="1">')
         xml.append(_joint(i + 1, FRANKA))
-        xml.append(_link_capsule(child_pos, 0.055 if i < 4 else 0.045, white if i % 2 == 0 else grey, _FRANKA_MASSES[i]))
+        xml.append(
+            _link_capsule(
+                child_pos,
+                0.055 if i < 4 else 0.045,
+                white if i % 2 == 0 else grey,
+                _FRANKA_MASSES[i],
+            )
+        )
     # Hand: on the flange, rotated -pi/4 about z; fingers 0.0584 m out; TCP 0.1034 m out.
-    xml.append(f'<body name="hand" pos="{_f(frames[7][0])}" quat="{_f(_quat_z(-math.pi / 4))}" gravcomp="1">')
-    xml.append('<geom class="hand" type="box" size="0.025 0.095 0.028" pos="0 0 0.03" rgba="0.92 0.92 0.92 1" mass="0.73"/>')
+    xml.append(
+        f'<body name="hand" pos="{_f(frames[7][0])}" quat="{_f(_quat_z(-math.pi / 4))}" gravcomp="1">'
+    )
+    xml.append(
+        '<geom class="hand" type="box" size="0.025 0.095 0.028" pos="0 0 0.03" rgba="0.92 0.92 0.92 1" mass="0.73"/>'
+    )
     xml.append('<site name="tcp" pos="0 0 0.1034" size="0.005" rgba="1 0 0 0"/>')
     xml.append('<camera name="wrist" pos="0.07 0 0.04" xyaxes="0 -1 0 -0.97 0 0.26" fovy="75"/>')
     for side, sign in (("left", 1), ("right", -1)):
         xml.append(f'<body name="finger_{side}" pos="0 0 0.0584" gravcomp="1">')
-        xml.append(f'<joint name="finger_{side}" type="slide" axis="0 {sign} 0" range="0 0.04" class="finger"/>')
-        xml.append(f'<geom class="pad" type="box" size="0.009 0.006 0.026" pos="0 {sign * 0.006} 0.026" mass="0.015"/>')
+        xml.append(
+            f'<joint name="finger_{side}" type="slide" axis="0 {sign} 0" range="0 0.04" class="finger"/>'
+        )
+        xml.append(
+            f'<geom class="pad" type="box" size="0.009 0.006 0.026" pos="0 {sign * 0.006} 0.026" mass="0.015"/>'
+        )
         xml.append("</body>")
     xml.append("</body>" * 9)  # link1..7, hand, base
     return "\n".join(xml)
@@ -106,8 +123,12 @@ def _widowx_arm() -> str:
         ("lower_forearm", (0.175, 0, 0), x, (0.075, 0, 0), 0.02, 0.17),
         ("wrist", (0.075, 0, 0), y, (0.065, 0, 0), 0.018, 0.08),
     )
-    xml = ['<body name="base" pos="0 0 0">',
-           '<geom class="link" type="box" size="0.06 0.06 0.036" pos="0 0 0.036" rgba="' + black + '" mass="1"/>']
+    xml = [
+        '<body name="base" pos="0 0 0">',
+        '<geom class="link" type="box" size="0.06 0.06 0.036" pos="0 0 0.036" rgba="'
+        + black
+        + '" mass="1"/>',
+    ]
     for i, (name, pos, axis, to, radius, mass) in enumerate(chain):
         xml.append(f'<body name="{name}" pos="{_f(pos)}" gravcomp="1">')
         xml.append(_joint(i + 1, WIDOWX, axis))
@@ -115,13 +136,21 @@ def _widowx_arm() -> str:
     # Gripper link: wrist rotate about x; fingers slide along y; ee_gripper 0.093575 m out.
     xml.append('<body name="hand" pos="0.065 0 0" gravcomp="1">')
     xml.append(_joint(6, WIDOWX, x))
-    xml.append('<geom class="hand" type="box" size="0.03 0.045 0.015" pos="0.035 0 0" rgba="0.12 0.12 0.12 1" mass="0.1"/>')
-    xml.append('<site name="tcp" pos="0.093575 0 0" xyaxes="0 0 -1 0 1 0" size="0.005" rgba="1 0 0 0"/>')
+    xml.append(
+        '<geom class="hand" type="box" size="0.03 0.045 0.015" pos="0.035 0 0" rgba="0.12 0.12 0.12 1" mass="0.1"/>'
+    )
+    xml.append(
+        '<site name="tcp" pos="0.093575 0 0" xyaxes="0 0 -1 0 1 0" size="0.005" rgba="1 0 0 0"/>'
+    )
     xml.append('<camera name="wrist" pos="0.03 0 0.04" xyaxes="0 -1 0 -0.26 0 0.97" fovy="75"/>')
     for side, sign in (("left", 1), ("right", -1)):
         xml.append(f'<body name="finger_{side}" pos="0.066 0 0" gravcomp="1">')
-        xml.append(f'<joint name="finger_{side}" type="slide" axis="0 {sign} 0" range="0.015 0.037" class="finger"/>')
-        xml.append(f'<geom class="pad" type="box" size="0.022 0.005 0.009" pos="0.016 {sign * 0.005} 0" mass="0.01"/>')
+        xml.append(
+            f'<joint name="finger_{side}" type="slide" axis="0 {sign} 0" range="0.015 0.037" class="finger"/>'
+        )
+        xml.append(
+            f'<geom class="pad" type="box" size="0.022 0.005 0.009" pos="0.016 {sign * 0.005} 0" mass="0.01"/>'
+        )
         xml.append("</body>")
     xml.append("</body>" * 7)
     return "\n".join(xml)

@@ -1,0 +1,192 @@
+"""The sim twins: gymnasium conformance, seeding, rendering, kinematics and bad input."""
+
+import gymnasium
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import envs
+from envs.sim.experts import make_expert
+
+ALL_ENVS = [
+    (robot, task) for robot in ("franka", "widowx") for task in ("pick_place", "open_drawer")
+]
+
+
+@pytest.mark.parametrize(("robot", "task"), ALL_ENVS)
+def test_gymnasium_env_checker_passes(robot, task):
+    env = envs.make(robot, task, cameras=("front", "wrist"), image_size=(64, 64))
+    check_env(env, skip_render_check=True)
+    env.close()
+
+
+@pytest.mark.parametrize(
+    ("gym_id", "robot", "task"),
+    [
+        ("rrl/FrankaPickPlace-v0", "franka", "pick_place"),
+        ("rrl/FrankaOpenDrawer-v0", "franka", "open_drawer"),
+        ("rrl/WidowXPickPlace-v0", "widowx", "pick_place"),
+        ("rrl/WidowXOpenDrawer-v0", "widowx", "open_drawer"),
+    ],
+)
+def test_gymnasium_ids_accept_make_kwargs(gym_id, robot, task):
+    env = gymnasium.make(
+        gym_id, cameras=("wrist",), image_size=(48, 64), control_hz=5, max_episode_steps=3, seed=0
+    )
+    obs, info = env.reset()
+    assert env.unwrapped.robot == robot and env.unwrapped.task_name == task
+    assert set(obs["images"]) == {"wrist"} and obs["images"]["wrist"].shape == (48, 64, 3)
+    assert env.unwrapped.n_substeps == 40  # 5 Hz control over 5 ms physics steps
+    for _ in range(3):
+        obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+    # gymnasium.make consumes max_episode_steps itself (its TimeLimit wrapper truncates).
+    assert truncated and not terminated
+    assert reward == 0.0
+    env.close()
+
+
+def test_observation_layout_matches_design():
+    env = envs.make("franka", "pick_place", cameras=())
+    obs, info = env.reset(seed=0)
+    assert "images" not in obs
+    assert obs["proprio"].dtype == np.float32 and obs["proprio"].shape == (8 + 7,)
+    assert obs["state"].dtype == np.float32 and obs["state"].shape == (10,)
+    assert info["task"].startswith("put the ") and info["task"].endswith(" on the cloth")
+    assert info["progress_score"] == 1 and info["is_success"] is False
+    drawer = envs.make("widowx", "open_drawer", cameras=())
+    obs, info = drawer.reset(seed=0)
+    assert obs["proprio"].shape == (8 + 6,) and obs["state"].shape == (4,)
+    assert info["task"] == "open the drawer"
+
+
+@pytest.mark.parametrize(("robot", "task"), ALL_ENVS)
+def test_same_seed_gives_identical_rollouts(robot, task):
+    def rollout(seed):
+        env = envs.make(robot, task, cameras=("front",), image_size=(32, 32))
+        obs, _ = env.reset(seed=seed)
+        rng = np.random.default_rng(123)
+        trace = [obs["state"], obs["images"]["front"]]
+        for _ in range(15):
+            obs, *_ = env.step(rng.uniform(-1, 1, 7).astype(np.float32))
+            trace += [obs["proprio"], obs["state"], obs["images"]["front"]]
+        env.close()
+        return trace
+
+    first, second, other = rollout(7), rollout(7), rollout(8)
+    assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+    assert not np.array_equal(first[0], other[0])  # another seed places the scene elsewhere
+
+
+@pytest.mark.parametrize(("robot", "task"), ALL_ENVS)
+def test_both_cameras_render_non_blank_images(robot, task):
+    env = envs.make(robot, task, image_size=(96, 96))
+    obs, _ = env.reset(seed=0)
+    for camera in ("front", "wrist"):
+        image = obs["images"][camera]
+        assert image.shape == (96, 96, 3) and image.dtype == np.uint8
+        assert image.std() > 10, f"{camera} image looks blank"
+    assert not np.array_equal(obs["images"]["front"], obs["images"]["wrist"])
+    env.close()
+
+
+def test_published_kinematics():
+    franka = envs.make("franka", "pick_place", cameras=()).unwrapped.controller
+    pos, rot = franka.forward_kinematics(
+        np.array([0, -np.pi / 4, 0, -3 * np.pi / 4, 0, np.pi / 2, np.pi / 4])
+    )
+    np.testing.assert_allclose(pos, [0.307, 0.0, 0.487], atol=2e-3)  # the "ready" pose
+    np.testing.assert_allclose(rot[:, 2], [0, 0, -1], atol=1e-6)  # pointing down
+    widowx = envs.make("widowx", "pick_place", cameras=()).unwrapped.controller
+    pos, _ = widowx.forward_kinematics(np.zeros(6))
+    np.testing.assert_allclose(pos, [0.458, 0.0, 0.361], atol=2e-3)  # ee_gripper at "home"
+
+
+def test_delta_actions_move_the_tcp_by_the_scaled_step():
+    env = envs.make("widowx", "pick_place", cameras=())
+    obs, _ = env.reset(seed=0)
+    start = obs["proprio"][:3].copy()
+    for _ in range(3):
+        obs, *_ = env.step(np.array([0, 0.5, 0, 0, 0, 0, 1], np.float32))
+    for _ in range(3):  # let the servos settle
+        obs, *_ = env.step(np.array([0, 0, 0, 0, 0, 0, 1], np.float32))
+    moved = obs["proprio"][:3] - start
+    np.testing.assert_allclose(moved, [0, 3 * 0.5 * 0.05, 0], atol=4e-3)
+
+
+def test_gripper_command_opens_and_closes():
+    env = envs.make("franka", "pick_place", cameras=())
+    obs, _ = env.reset(seed=0)
+    assert obs["proprio"][7] == pytest.approx(0.08, abs=2e-3)
+    for _ in range(5):
+        obs, *_ = env.step(np.array([0, 0, 0, 0, 0, 0, -1], np.float32))
+    assert obs["proprio"][7] < 0.005
+
+
+@pytest.mark.parametrize(
+    ("action", "message"),
+    [
+        (np.zeros(6), "shape"),
+        (np.zeros((1, 7)), "shape"),
+        (np.array([0, 0, np.nan, 0, 0, 0, 1]), "NaN"),
+        (np.array([0, np.inf, 0, 0, 0, 0, 1]), "NaN or inf"),
+    ],
+)
+def test_bad_actions_raise_clear_errors(action, message):
+    env = envs.make("widowx", "pick_place", cameras=())
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=message):
+        env.step(action)
+
+
+def test_unknown_names_raise_clear_errors():
+    with pytest.raises(ValueError, match="unknown robot 'ur5'"):
+        envs.make("ur5", "pick_place")
+    with pytest.raises(ValueError, match="unknown task 'stack'"):
+        envs.make("franka", "stack")
+    with pytest.raises(ValueError, match="unknown backend"):
+        envs.make("franka", "pick_place", backend="gazebo")
+    with pytest.raises(ValueError, match="unknown camera"):
+        envs.make("franka", "pick_place", cameras=("top",))
+
+
+def test_out_of_range_actions_are_clipped_and_flagged():
+    env = envs.make("widowx", "pick_place", cameras=())
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(np.array([3, 0, 0, 0, 0, 0, 1], np.float32))
+    assert info["action_clipped"]
+
+
+def test_targets_outside_the_workspace_are_clipped_and_flagged():
+    env = envs.make("widowx", "pick_place", cameras=())
+    obs, _ = env.reset(seed=0)
+    spec = env.unwrapped.spec_arm
+    for _ in range(20):  # push down into the table
+        obs, _, _, _, info = env.step(np.array([0, 0, -1, 0, 0, 0, 1], np.float32))
+    assert info["workspace_clipped"]
+    assert obs["proprio"][2] >= spec.workspace_low[2] - 5e-3
+    assert np.all(np.isfinite(obs["proprio"]))
+
+
+def test_unreachable_targets_are_held_at_the_reach_and_flagged():
+    env = envs.make("franka", "pick_place", cameras=())
+    env.reset(seed=0)
+    flags = []
+    for _ in range(25):  # far and low: beyond what the arm can reach pointing down
+        _, _, _, _, info = env.step(np.array([1, 1, -1, 0, 0, 0, 1], np.float32))
+        flags.append(info["unreachable"] or info["joint_limited"])
+    controller = env.unwrapped.controller
+    assert any(flags)
+    reached, _ = controller.forward_kinematics(controller.q_target)
+    assert np.linalg.norm(reached - controller.target_pos) < 0.01  # the target did not run away
+
+
+def test_terminate_on_success_ends_the_episode():
+    env = envs.make("widowx", "open_drawer", cameras=(), terminate_on_success=True)
+    expert = make_expert(env)
+    obs, _ = env.reset(seed=0)
+    for steps in range(1, env.unwrapped.max_episode_steps + 1):  # noqa: B007 (read after)
+        obs, _, terminated, truncated, info = env.step(expert.act(obs))
+        if terminated or truncated:
+            break
+    assert terminated and info["is_success"] and info["end_reason"] == "success"
+    assert steps < env.unwrapped.max_episode_steps

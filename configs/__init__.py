@@ -1,1 +1,84 @@
-"""rrl configs."""
+"""Named experiment configs: `rrl train <name> [key.path=value ...]`.
+
+    config = configs.get_config("widowx_pick_place_dsrl")
+
+Names are `<robot>_<task>_<agent>` for robot in {franka, widowx}, task in {pick_place,
+open_drawer} and agent in {dsrl (DSRL-SAC, the paper's method), dsrl_na, sac (RLPD-style SAC on
+actions), bc (reward-filtered BC fine-tuning)}, plus `debug`, a tiny config for tests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+
+from agents.config import AgentConfig
+from configs.experiment import (
+    EnvConfig,
+    ExperimentConfig,
+    PretrainConfig,
+    RewardConfig,
+    RunConfig,
+)
+
+__all__ = [
+    "get_config",
+    "names",
+    "ExperimentConfig",
+    "EnvConfig",
+    "RewardConfig",
+    "PretrainConfig",
+    "RunConfig",
+]
+
+_AGENTS = {"dsrl": "dsrl_sac", "dsrl_na": "dsrl_na", "sac": "sac", "bc": "bc"}
+
+
+def _named(robot: str, task: str, agent: str) -> ExperimentConfig:
+    return ExperimentConfig(
+        name=f"{robot}_{task}_{agent}",
+        agent_kind=_AGENTS[agent],
+        env=EnvConfig(robot=robot, task=task),
+    )
+
+
+def _debug() -> ExperimentConfig:
+    """Seconds, not minutes: tiny networks, short episodes, a handful of them."""
+    agent = AgentConfig.debug()
+    agent = dataclasses.replace(
+        agent,
+        diffusion=dataclasses.replace(agent.diffusion, pretrain_steps=50),
+        replay=dataclasses.replace(agent.replay, min_transitions=4),
+    )
+    return ExperimentConfig(
+        name="debug",
+        env=EnvConfig(robot="widowx", task="open_drawer", max_episode_steps=16),
+        agent=agent,
+        pretrain=PretrainConfig(demo_episodes=2, demo_noise=0.1),
+        run=RunConfig(episodes=6, env_actors=2, checkpoint_every=2, eval_episodes=2),
+    )
+
+
+_REGISTRY: dict[str, ExperimentConfig] = {
+    config.name: config
+    for config in (
+        _named(robot, task, agent)
+        for robot in ("widowx", "franka")
+        for task in ("pick_place", "open_drawer")
+        for agent in _AGENTS
+    )
+}
+_REGISTRY["debug"] = _debug()
+
+
+def names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_config(name: str) -> ExperimentConfig:
+    """The named config; an unknown name suggests the closest ones."""
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    close = difflib.get_close_matches(name, _REGISTRY, n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise ValueError(f"unknown config {name!r}{hint} (all configs: {', '.join(names())})")

@@ -137,8 +137,9 @@ class Episode:
         return directory
 
     @classmethod
-    def load(cls, directory: str | os.PathLike) -> Episode:
-        """Reads an episode folder written by `save`. Frames come back H.264-decoded (lossy)."""
+    def load(cls, directory: str | os.PathLike, *, with_video: bool = True) -> Episode:
+        """Reads an episode folder written by `save`. Frames come back H.264-decoded (lossy);
+        `with_video=False` skips decoding (frames is then empty), for readers of the arrays only."""
         directory = Path(directory)
         missing = [
             n for n in ("video.mp4", "episode.npz", "meta.json") if not (directory / n).is_file()
@@ -146,7 +147,11 @@ class Episode:
         if missing:
             raise FileNotFoundError(f"Episode folder {directory} is missing {', '.join(missing)}")
         meta = json.loads((directory / "meta.json").read_text())
-        frames, _ = decode_mp4(directory / "video.mp4")
+        if with_video:
+            frames, _ = decode_mp4(directory / "video.mp4")
+        else:
+            height, width = meta.get("frame_size", (1, 1))
+            frames = np.zeros((0, height, width, 3), np.uint8)
         with np.load(directory / "episode.npz") as npz:
             arrays = {k: npz[k] for k in npz.files}
         extra = {k.removeprefix("extra/"): v for k, v in arrays.items() if k.startswith("extra/")}

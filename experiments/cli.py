@@ -13,6 +13,10 @@ import sys
 
 # subcommand -> (module, one-line help)
 SUBCOMMANDS = {
+    "pretrain": ("experiments.pretrain", "BC-pretrain the base diffusion policy on demonstrations"),
+    "train": ("experiments.train", "run RL: env actors, reward actor, learner (local Ray or cluster)"),
+    "evaluate": ("experiments.evaluate", "success rate of a run's policy (or its base policy)"),
+    "ablate": ("experiments.ablate", "the same experiment with several reward sources"),
     "rollout": ("experiments.rollout", "roll out a scripted expert in sim and write episodes"),
     "bench": (None, "run a benchmark: rrl bench env | reward | ..."),
 }

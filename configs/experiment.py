@@ -1,0 +1,133 @@
+"""Frozen dataclass configs of an experiment: env, reward source, agent, pretraining, and the run.
+
+Every field has a comment and every value is checked in `__post_init__`, so a bad override fails
+before anything starts. The agent's own settings are `agents.config.AgentConfig`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from agents.config import AGENT_KINDS, AgentConfig
+
+__all__ = ["EnvConfig", "RewardConfig", "PretrainConfig", "RunConfig", "ExperimentConfig"]
+
+_ROBOTS = ("franka", "widowx")
+_TASKS = ("pick_place", "open_drawer")
+_REWARD_NAMES = ("oracle", "noisy_oracle", "roboreward", "gemini_er", "human")
+
+
+def _choice(owner: str, name: str, value: Any, allowed: tuple) -> None:
+    if value not in allowed:
+        raise ValueError(f"{owner}: {name} must be one of {list(allowed)}, got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvConfig:
+    """Which robot and task, and how episodes are observed and recorded."""
+
+    robot: str = "widowx"  # "franka" | "widowx"
+    task: str = "pick_place"  # "pick_place" | "open_drawer"
+    backend: str = "sim"  # "sim" (MuJoCo twin) | "real" (hardware, see robots/)
+    cameras: tuple[str, ...] = ()  # cameras the policy observes; empty = proprio + state only
+    image_size: tuple[int, int] = (128, 128)  # (height, width) of every camera image
+    control_hz: float = 10.0  # control steps per second
+    max_episode_steps: int = 0  # steps per episode; 0 = the task's default (80 / 60)
+    reward_camera: str = "front"  # the camera whose video the reward source watches
+    video_fps: float = 5.0  # frame rate of the recorded reward video
+    robot_resource: str = ""  # Ray custom resource that pins the env actor to the robot's host
+
+    def __post_init__(self) -> None:
+        _choice("EnvConfig", "robot", self.robot, _ROBOTS)
+        _choice("EnvConfig", "task", self.task, _TASKS)
+        _choice("EnvConfig", "backend", self.backend, ("sim", "real"))
+        if not self.control_hz > 0 or not 0 < self.video_fps <= self.control_hz:
+            raise ValueError(
+                f"EnvConfig: need control_hz > 0 and 0 < video_fps <= control_hz, got "
+                f"{self.control_hz} and {self.video_fps}"
+            )
+        if self.max_episode_steps < 0:
+            raise ValueError(f"EnvConfig: max_episode_steps must be >= 0, got {self.max_episode_steps}")
+
+    def make_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of `envs.make` for this config."""
+        kwargs = {"cameras": self.cameras, "image_size": self.image_size, "control_hz": self.control_hz}
+        if self.max_episode_steps:
+            kwargs["max_episode_steps"] = self.max_episode_steps
+        return kwargs
+
+
+@dataclasses.dataclass(frozen=True)
+class RewardConfig:
+    """The reward source. `options` are the client's settings (see reward_clients.make)."""
+
+    name: str = "oracle"  # "oracle" | "noisy_oracle" | "roboreward" | "gemini_er" | "human"
+    options: tuple[tuple[str, Any], ...] = ()  # client settings as (key, value) pairs
+    max_concurrency: int = 4  # episodes scored at once by the reward actor
+    retry_pending_after_s: float = 5.0  # wait before re-trying an episode whose scoring failed
+
+    def __post_init__(self) -> None:
+        _choice("RewardConfig", "name", self.name, _REWARD_NAMES)
+        if self.max_concurrency < 1:
+            raise ValueError(f"RewardConfig: max_concurrency must be >= 1, got {self.max_concurrency}")
+        if self.retry_pending_after_s < 0:
+            raise ValueError("RewardConfig: retry_pending_after_s must be >= 0")
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return dict(self.options)
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainConfig:
+    """Behaviour-cloning pretraining of the base diffusion policy on scripted demonstrations."""
+
+    demo_episodes: int = 30  # scripted-expert episodes recorded as demonstrations
+    demo_noise: float = 0.3  # expert action noise: imperfect demos give an imperfect base policy
+    checkpoint: str = ""  # base-policy checkpoint to start from; "" = runs/pretrained/<config>
+    seed: int = 1000  # seeds of the demonstration episodes (distinct from the run's)
+
+    def __post_init__(self) -> None:
+        if self.demo_episodes < 1:
+            raise ValueError(f"PretrainConfig: demo_episodes must be >= 1, got {self.demo_episodes}")
+        if self.demo_noise < 0:
+            raise ValueError(f"PretrainConfig: demo_noise must be >= 0, got {self.demo_noise}")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """How long the run is, how many actors it has, and where it writes."""
+
+    episodes: int = 200  # episodes to collect in total (a resumed run continues to this count)
+    env_actors: int = 2  # env actors (robots or sim copies) collecting in parallel
+    seed: int = 0  # seeds the env actors' episodes (actor i, episode k -> seed*1e6 + i*1e4 + k)
+    updates_per_episode: int = 0  # learner updates after each scored episode; 0 = the agent's UTD
+    checkpoint_every: int = 20  # learner checkpoint every N scored episodes
+    runs_dir: str = "runs"  # parent folder of run directories
+    ray_address: str = ""  # "" = start a local Ray; else an existing cluster ("auto", "host:6379")
+    learner_gpus: float = 0.0  # GPUs for the learner actor (0 = CPU)
+    eval_episodes: int = 20  # episodes per `rrl evaluate` / final evaluation
+
+    def __post_init__(self) -> None:
+        for name in ("episodes", "env_actors", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"RunConfig: {name} must be >= 1, got {getattr(self, name)}")
+        if self.updates_per_episode < 0 or self.eval_episodes < 0 or self.learner_gpus < 0:
+            raise ValueError("RunConfig: updates_per_episode, eval_episodes, learner_gpus must be >= 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+    """One named experiment: `rrl train <name> key.path=value ...`."""
+
+    name: str  # registry name, used in run directory names
+    agent_kind: str = "dsrl_sac"  # "dsrl_sac" | "dsrl_na" | "sac" | "bc"
+    env: EnvConfig = EnvConfig()  # robot, task, observation and recording
+    reward: RewardConfig = RewardConfig()  # reward source
+    agent: AgentConfig = AgentConfig()  # learner settings
+    pretrain: PretrainConfig = PretrainConfig()  # base policy
+    run: RunConfig = RunConfig()  # length, actors, output
+
+    def __post_init__(self) -> None:
+        _choice("ExperimentConfig", "agent_kind", self.agent_kind, tuple(AGENT_KINDS))

@@ -144,5 +144,9 @@ def config_to_dict(config: ExperimentConfig) -> dict[str, Any]:
 def config_from_json(data: dict[str, Any]) -> ExperimentConfig:
     """Rebuilds the config that `config_to_dict` wrote (the run directory's config.json)."""
     data = json.loads(json.dumps(data))
-    data["reward"]["options"] = tuple(sorted(data["reward"].get("options", {}).items()))
+    options = data["reward"].get("options", {})
+    # JSON has no tuples: settings such as resolution come back as lists.
+    data["reward"]["options"] = tuple(
+        sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in options.items())
+    )
     return config_from_dict(ExperimentConfig, data)

@@ -238,6 +238,13 @@ class TrainingRun:
                 break
         self._finish_training()
 
+    def shutdown(self) -> None:
+        """Stops this run's actors (everything they made is already on disk)."""
+        for actor in [*getattr(self, "env_actors", []), getattr(self, "reward_actor", None),
+                      getattr(self, "learner", None)]:
+            if actor is not None:
+                ray.kill(actor)
+
     def _finish_training(self) -> None:
         if self.train_future is not None:
             ray.get(self.train_future)
@@ -256,8 +263,11 @@ def train(config: ExperimentConfig, run: RunDir, *, wait_rewards_s: float = 300.
     diffusion_params, obs_dim, pretrained = ensure_pretrained(config)
     demos = load_demos(pretrained / "demos") if config.agent_kind == "sac" else []
     training = TrainingRun(config, run)
-    training.start(diffusion_params, obs_dim, demos)
-    training.loop(wait_rewards_s=wait_rewards_s)
+    try:
+        training.start(diffusion_params, obs_dim, demos)
+        training.loop(wait_rewards_s=wait_rewards_s)
+    finally:
+        training.shutdown()
     from experiments.report import write_report
 
     write_report(run)

@@ -1,0 +1,114 @@
+"""`rrl evaluate`: success rate of a run's policy in sim, with a 95% interval.
+
+    rrl evaluate runs/widowx_pick_place_dsrl-20261126-101500 --episodes 50 [--base] [--json]
+
+Loads the run's config and its latest learner checkpoint (`--base`: the pretrained diffusion
+policy it started from, sampling N(0, I) noise) and runs fresh episodes on seeds that training
+never used. Prints the success rate (sim oracle), its Wilson 95% interval and the oracle's mean
+score; `--json` prints them as one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from agents.agent import make_agent
+from agents.learner import make_learner
+from experiments.collect import collect_episode, make_recorder, obs_dim_of, policy_chunks
+from experiments.overrides import config_from_json
+from experiments.pretrain import ensure_pretrained
+from experiments.rundir import RunDir
+from experiments.train import CHECKPOINT_NAME
+
+__all__ = ["evaluate_run", "wilson_interval", "main"]
+
+EVAL_SEED_OFFSET = 10_000_000  # far from every training seed (see experiments.actors.episode_seed)
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a binomial proportion (sound at 0 % and 100 %)."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def _policy(run: RunDir, *, base: bool):
+    config = config_from_json(run.read_config())
+    diffusion_params, obs_dim, _ = ensure_pretrained(config)
+    if base or config.agent_kind == "bc":
+        agent = make_agent("bc", obs_dim, config.agent)
+        params = {"diffusion": diffusion_params}
+        if not base:
+            learner = make_learner("bc", obs_dim, config.agent, diffusion_params=diffusion_params)
+            learner.restore(run.checkpoints_dir / CHECKPOINT_NAME)
+            params = learner.get_variables(["policy"])[0]
+        return config, agent, params, False  # a diffusion policy samples its noise
+    checkpoint = run.checkpoints_dir / CHECKPOINT_NAME
+    if not checkpoint.exists():
+        raise FileNotFoundError(f"{run.root} has no learner checkpoint at {checkpoint}")
+    learner = make_learner(config.agent_kind, obs_dim, config.agent, diffusion_params=diffusion_params)
+    learner.restore(checkpoint)
+    agent = make_agent(config.agent_kind, obs_dim, config.agent)
+    return config, agent, learner.get_variables(["policy"])[0], True
+
+
+def evaluate_run(run_dir: Path, episodes: int, *, base: bool = False, seed: int = 0) -> dict:
+    """Runs `episodes` fresh episodes; returns success_rate, ci95, mean_oracle_score, episodes."""
+    run = RunDir(run_dir)
+    run.check()
+    config, agent, params, deterministic = _policy(run, base=base)
+    recorder = make_recorder(config.env, cameras=config.env.cameras)
+    if obs_dim_of(recorder) != agent.obs_dim:
+        raise ValueError(f"evaluate: the env gives {obs_dim_of(recorder)}-D observations, "
+                         f"the policy expects {agent.obs_dim}")
+    key = jax.random.key(seed)
+    successes, scores = 0, []
+    for index in range(episodes):
+        chunks = policy_chunks(agent, params, jax.random.fold_in(key, index), deterministic=deterministic)
+        episode = collect_episode(recorder, chunks, EVAL_SEED_OFFSET + seed * 10_000 + index)
+        successes += bool(episode.is_success)
+        scores.append(episode.oracle_score)
+    recorder.close()
+    low, high = wilson_interval(successes, episodes)
+    return {"success_rate": successes / episodes if episodes else 0.0, "ci95": [low, high],
+            "mean_oracle_score": float(np.mean(scores)) if scores else None, "episodes": episodes,
+            "policy": "base" if base else config.agent_kind, "run": str(run.root)}
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="rrl evaluate", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", type=Path, help="a run directory (or its checkpoints/latest)")
+    parser.add_argument("--episodes", type=int, default=20)
+    parser.add_argument("--base", action="store_true", help="evaluate the pretrained base policy")
+    parser.add_argument("--seed", type=int, default=0, help="picks the evaluation seeds")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    if args.episodes < 1:
+        parser.error(f"--episodes must be >= 1, got {args.episodes}")
+    run_dir = args.run
+    if run_dir.name == CHECKPOINT_NAME and run_dir.parent.name == "checkpoints":
+        run_dir = run_dir.parent.parent
+    try:
+        result = evaluate_run(run_dir, args.episodes, base=args.base, seed=args.seed)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"rrl evaluate: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result))
+    else:
+        low, high = result["ci95"]
+        print(f"{result['policy']} policy: success {result['success_rate']:.0%} "
+              f"(95% CI {low:.0%}-{high:.0%}) over {result['episodes']} episodes; "
+              f"mean oracle score {result['mean_oracle_score']:.2f}")
+    return 0

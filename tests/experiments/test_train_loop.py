@@ -1,0 +1,135 @@
+"""The RL loop through a real local Ray: nothing lost, nothing scored twice, resume continues.
+
+The reward source is the real `roboreward` client talking to a local vLLM-shaped server that
+adds latency and fails on purpose; the env actors run the WidowX sim twin.
+"""
+
+import dataclasses
+import json
+import threading
+import time
+
+import pytest
+import ray
+
+from configs import get_config
+from experiments.overrides import apply_overrides, config_to_dict
+from experiments.pretrain import ensure_pretrained
+from experiments.rundir import RunDir
+from experiments.train import TrainingRun, train
+from tests.fixtures.reward_servers import FakeVLLM, Reply
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray():
+    # Logical CPUs: two env actors and the learner ask for one each on this 2-core machine.
+    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def base_config(tmp_path_factory):
+    """The debug config with a base policy pretrained once for the whole module."""
+    runs = tmp_path_factory.mktemp("runs")
+    config = apply_overrides(get_config("debug"), [f"run.runs_dir={runs}", "reward.retry_pending_after_s=0.3"])
+    ensure_pretrained(config)
+    return config
+
+
+def with_reward(config, server_url, **settings):
+    overrides = ["reward.name=roboreward", f"reward.base_url={server_url}", "reward.max_retries=0",
+                 "reward.backoff_base_s=0.01", "reward.timeout_s=10", "reward.model=teetone/RoboReward-8B"]
+    overrides += [f"reward.{k}={v}" for k, v in settings.items()]
+    return apply_overrides(config, overrides)
+
+
+def new_run(config, tmp_path, name="run"):
+    run = RunDir(tmp_path / name).create()
+    run.write_config(config_to_dict(config))
+    return run
+
+
+def assert_each_episode_scored_once(run: RunDir, expected: int):
+    episodes = run.episode_ids()
+    assert len(episodes) == expected
+    scored_rows = [row for row in run.rewards() if row["score"] is not None]
+    assert sorted(row["episode_id"] for row in scored_rows) == sorted(episodes)
+    for eid in episodes:
+        assert (run.episode_path(eid) / "video.mp4").stat().st_size > 0
+
+
+def test_failures_and_a_killed_reward_actor_lose_nothing_and_resume_continues(base_config, tmp_path):
+    with FakeVLLM(latency_s=0.4, default_text="The drawer is shut. ANSWER: 2") as server:
+        # Injected failures: overloaded, garbage JSON, an answer with no score.
+        server.script(Reply(status=503), Reply(body=b"{not json"), Reply(text="I cannot tell."))
+        config = with_reward(base_config, server.base_url)
+        run = new_run(config, tmp_path)
+        diffusion_params, obs_dim, _ = ensure_pretrained(config)
+        training = TrainingRun(config, run)
+        training.start(diffusion_params, obs_dim, [])
+        loop = threading.Thread(target=training.loop, kwargs={"wait_rewards_s": 120})
+        loop.start()
+        # Kill the reward actor while it is scoring; Ray restarts it, the loop retries.
+        deadline = time.time() + 120
+        while not training.reward_futures and time.time() < deadline:
+            time.sleep(0.05)
+        ray.kill(training.reward_actor, no_restart=False)
+        loop.join(timeout=300)
+        assert not loop.is_alive()
+        training.shutdown()
+
+        assert_each_episode_scored_once(run, expected=6)
+        failures = [row for row in run.rewards() if row["score"] is None]
+        assert len(failures) >= 3  # the three scripted failures, at least
+        assert any("reward actor failed" in (row["error"] or "") for row in failures)
+        scored = run.scored()
+        assert {row["score"] for row in scored.values()} == {2}
+        assert all(row["reward"] == pytest.approx(0.25) for row in scored.values())
+        learner_rows = run.metrics("learner")
+        assert learner_rows and learner_rows[-1]["updates"] >= 0
+        first_rewards = {eid: row["time"] for eid, row in scored.items()}
+        checkpoint = run.checkpoints_dir / "latest"
+        assert checkpoint.exists()
+        before = json.loads((checkpoint / "meta.json").read_text())["counters"]
+        assert before["episodes"] == 6
+
+        # Resume to 8 episodes: old episodes are not scored again, counters continue.
+        resumed = dataclasses.replace(config, run=dataclasses.replace(config.run, episodes=8))
+        run.write_config(config_to_dict(resumed))
+        train(resumed, run, wait_rewards_s=120)
+        assert_each_episode_scored_once(run, expected=8)
+        rescored = run.scored()
+        assert all(rescored[eid]["time"] == t for eid, t in first_rewards.items())
+        indices = sorted(row["episode_index"] for row in run.metrics("episode"))
+        assert indices == list(range(8))
+        after = json.loads((checkpoint / "meta.json").read_text())["counters"]
+        assert after["episodes"] == 8  # 6 restored + 2 new: the rebuilt buffer is not recounted
+        assert after["updates"] > before["updates"]
+        assert (run.report_dir / "success.png").exists() and (run.report_dir / "agreement.png").exists()
+
+
+def test_reward_server_down_at_first_then_up(base_config, tmp_path):
+    server = FakeVLLM(default_text="ANSWER: 5")
+    server.start()
+    port = server.port
+    server.stop()  # nothing listens there now: connection refused
+    config = with_reward(base_config, f"http://127.0.0.1:{port}/v1", connect_timeout_s=1)
+    run = new_run(config, tmp_path)
+    diffusion_params, obs_dim, _ = ensure_pretrained(config)
+    training = TrainingRun(config, run)
+    training.start(diffusion_params, obs_dim, [])
+    loop = threading.Thread(target=training.loop, kwargs={"wait_rewards_s": 120})
+    loop.start()
+    deadline = time.time() + 120
+    while not any(row["score"] is None for row in run.rewards()) and time.time() < deadline:
+        time.sleep(0.05)
+    revived = FakeVLLM(default_text="ANSWER: 5", port=port)
+    with revived:
+        loop.join(timeout=300)
+    training.shutdown()
+    assert not loop.is_alive()
+    failures = [row for row in run.rewards() if row["score"] is None]
+    assert failures and all(row["error"] for row in failures)
+    assert_each_episode_scored_once(run, expected=6)
+    assert {row["score"] for row in run.scored().values()} == {5}

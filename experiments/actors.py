@@ -48,6 +48,7 @@ class EnvActor:
         self.agent = make_agent(self.config.agent_kind, obs_dim_of(self.recorder), self.config.agent)
         self.key = jax.random.key(self.config.run.seed + 7919 * (index + 1))
         self.started_at: float | None = None
+        self.finished_at: float | None = None
         self.busy_s = 0.0
 
     def run_episode(self, params: Any, version: int, episode_index: int) -> dict[str, Any]:
@@ -61,6 +62,7 @@ class EnvActor:
                                 agent_kind=self.config.agent_kind, episode_index=episode_index)
         episode.save(self.episodes_dir / episode.episode_id)
         self.busy_s += time.perf_counter() - start
+        self.finished_at = time.time()
         return {
             "episode_id": episode.episode_id, "actor": self.index, "episode_index": episode_index,
             "oracle_score": episode.oracle_score, "is_success": episode.is_success,
@@ -69,9 +71,10 @@ class EnvActor:
         }
 
     def utilisation(self) -> dict[str, float]:
-        """Share of wall time since the first episode spent running episodes."""
-        wall = time.time() - self.started_at if self.started_at else 0.0
-        return {"busy_s": self.busy_s, "wall_s": wall, "utilisation": self.busy_s / wall if wall else 0.0}
+        """Share of the wall time from the first episode's start to the last one's end spent
+        running episodes (the rest is waiting to be handed the next one)."""
+        wall = (self.finished_at or 0.0) - (self.started_at or 0.0)
+        return {"busy_s": self.busy_s, "wall_s": wall, "utilisation": self.busy_s / wall if wall > 0 else 0.0}
 
 
 class RewardActor:
@@ -88,10 +91,18 @@ class RewardActor:
         try:
             episode = envs.Episode.load(path)
         except (OSError, ValueError) as error:
-            return {"episode_id": episode_id, "source": self.client.name, "model": "", "score": None,
-                    "reward": None, "raw_text": "", "latency_s": 0.0, "attempts": 0,
-                    "error": f"cannot read episode {path}: {error}"}
-        return dataclasses.asdict(self.client.score(episode))
+            return self._failure(episode_id, f"cannot read episode {path}: {error}", fatal=False)
+        try:
+            return dataclasses.asdict(self.client.score(episode))
+        except reward_clients.RewardClientError as error:
+            # Raised only for what retrying cannot fix (a wrong URL, model or key, a daily quota,
+            # a video too large): the run stops with this message instead of retrying forever.
+            return self._failure(episode_id, str(error), fatal=not getattr(error, "retryable", False))
+
+    def _failure(self, episode_id: str, error: str, *, fatal: bool) -> dict[str, Any]:
+        return {"episode_id": episode_id, "source": self.client.source, "model": self.client.model,
+                "score": None, "reward": None, "raw_text": "", "latency_s": 0.0, "attempts": 0,
+                "error": error, "fatal": fatal}
 
 
 def load_for_learner(path: Path) -> dict[str, Any]:

@@ -18,11 +18,15 @@ SUBCOMMANDS = {
     "evaluate": ("experiments.evaluate", "success rate of a run's policy (or its base policy)"),
     "ablate": ("experiments.ablate", "the same experiment with several reward sources"),
     "rollout": ("experiments.rollout", "roll out a scripted expert in sim and write episodes"),
+    "check-hardware": ("experiments.check_hardware", "read the arm and measure the cameras"),
     "bench": (None, "run a benchmark: rrl bench env | reward | ..."),
 }
 
 BENCHMARKS = {
     "env": "experiments.bench_env",
+    "loop": "experiments.bench_loop",
+    "reward": "experiments.bench_reward",
+    "learner": "experiments.bench_learner",
 }
 
 

@@ -12,6 +12,7 @@ keys; a bad value the field's own error.
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import difflib
 import json
@@ -48,9 +49,14 @@ def parse_value(raw: str, hint: Any, key: str) -> Any:
             items = [s.strip() for s in raw.split(",") if s.strip()]
             item_type = args[0] if args else str
             return tuple(parse_value(item, item_type, key) for item in items)
+        if origin in (dict, collections.abc.Mapping) or hint is dict:
+            value = json.loads(raw)
+            if not isinstance(value, dict):
+                raise ValueError("expected a JSON object such as {\"fps\": 2}")
+            return value
         if hint is Any:
             return json.loads(raw) if raw[:1] in "[{0123456789-" or raw in ("true", "false") else raw
-    except ValueError as error:
+    except ValueError as error:  # json.JSONDecodeError is a ValueError too
         raise ValueError(f"override {key}={raw!r}: {error}") from None
     raise ValueError(f"override {key}: fields of type {hint} cannot be set from the command line")
 

@@ -30,9 +30,13 @@ from experiments.overrides import apply_overrides, config_from_json, config_to_d
 from experiments.pretrain import ensure_pretrained, load_demos
 from experiments.rundir import RunDir
 
-__all__ = ["TrainingRun", "init_ray", "main"]
+__all__ = ["TrainingRun", "RewardSourceError", "init_ray", "train", "main"]
 
 CHECKPOINT_NAME = "latest"
+
+
+class RewardSourceError(RuntimeError):
+    """The reward source failed in a way retrying cannot fix; the run stops, nothing is lost."""
 
 
 def init_ray(address: str = "") -> None:
@@ -151,6 +155,11 @@ class TrainingRun:
             result = {"episode_id": eid, "source": self.config.reward.name, "score": None, "reward": None,
                       "error": f"reward actor failed: {type(error).__name__}: {str(error)[:300]}"}
         self.run.append_reward(result)
+        if result.get("fatal"):
+            raise RewardSourceError(
+                f"the {self.config.reward.name} reward source cannot score episodes: {result['error']}. "
+                f"Every episode is kept; fix the reward settings and run `rrl train --resume {self.run.root}`"
+            )
         if result.get("score") is None:
             retry_at = time.time() + self.config.reward.retry_pending_after_s
             self.pending.append((retry_at, eid))
@@ -310,6 +319,10 @@ def main(argv: list[str]) -> int:
         print(f"rrl train: {error}", file=sys.stderr)
         return 2
     print(f"run directory: {run.root}", flush=True)
-    train(config, run, wait_rewards_s=args.wait_rewards_s)
+    try:
+        train(config, run, wait_rewards_s=args.wait_rewards_s)
+    except RewardSourceError as error:
+        print(f"rrl train: {error}", file=sys.stderr)
+        return 1
     print(f"plots and summary: {run.report_dir}", flush=True)
     return 0

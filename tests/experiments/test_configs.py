@@ -67,3 +67,11 @@ def test_configs_are_frozen():
     config = configs.get_config("debug")
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.run.episodes = 3  # type: ignore[misc]
+
+
+def test_mapping_settings_take_json():
+    config = apply_overrides(configs.get_config("widowx_pick_place_dsrl"),
+                             ["reward.name=roboreward", 'reward.extra_body={"mm_processor_kwargs": {"fps": 2}}'])
+    assert config.reward.settings["extra_body"] == {"mm_processor_kwargs": {"fps": 2}}
+    with pytest.raises(ValueError, match="extra_body"):
+        apply_overrides(config, ["reward.extra_body=[1, 2]"])

@@ -16,7 +16,7 @@ from configs import get_config
 from experiments.overrides import apply_overrides, config_to_dict
 from experiments.pretrain import ensure_pretrained
 from experiments.rundir import RunDir
-from experiments.train import TrainingRun, train
+from experiments.train import RewardSourceError, TrainingRun, train
 from tests.fixtures.reward_servers import FakeVLLM, Reply
 
 
@@ -133,3 +133,14 @@ def test_reward_server_down_at_first_then_up(base_config, tmp_path):
     assert failures and all(row["error"] for row in failures)
     assert_each_episode_scored_once(run, expected=6)
     assert {row["score"] for row in run.scored().values()} == {5}
+
+
+def test_a_reward_source_that_cannot_work_stops_the_run_and_keeps_the_episodes(base_config, tmp_path):
+    with FakeVLLM() as server:
+        config = with_reward(base_config, server.base_url, model="teetone/No-Such-Model")
+        run = new_run(config, tmp_path)
+        with pytest.raises(RewardSourceError, match="No-Such-Model.*rrl train --resume"):
+            train(config, run, wait_rewards_s=30)
+    assert run.episode_ids()  # what was recorded stays on disk, unscored and pending
+    assert not run.scored()
+    assert all(row["score"] is None for row in run.rewards())

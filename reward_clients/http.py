@@ -1,0 +1,206 @@
+"""HTTP plumbing shared by the model clients: transport, error classification, back-off.
+
+Retried (the same request may work later): connection errors, timeouts, 408, 429, 500, 502,
+503, 504 (and other 5xx). Not retried: 400, 401, 403, 404 and other 4xx (the request or the
+configuration is wrong; the client adds what to fix), and a per-day quota 429.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import email.utils
+import json
+import random
+import re
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import requests
+
+from reward_clients.errors import RewardServerError
+
+__all__ = [
+    "RetryPolicy",
+    "Transport",
+    "parse_retry_after",
+    "parse_duration",
+    "error_message",
+    "redact",
+    "RETRYABLE_STATUS",
+]
+
+RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+@dataclasses.dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded retries with exponential back-off and jitter."""
+
+    # Retries after the first attempt (so at most max_retries + 1 requests per episode).
+    max_retries: int = 3
+    # First back-off; doubles per retry. Tests use a few milliseconds.
+    backoff_base_s: float = 1.0
+    # Cap on one computed back-off (a server's Retry-After may ask for more, up to max_retry_wait_s).
+    backoff_max_s: float = 30.0
+    # Longest wait a server may ask for (Retry-After, RetryInfo); a longer one ends the retries and
+    # returns the episode as failed, to be scored later, instead of parking a worker for ages.
+    max_retry_wait_s: float = 120.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_retries, int) or not 0 <= self.max_retries <= 20:
+            raise ValueError(f"retries: max_retries must be an int in 0..20, got {self.max_retries!r}")
+        for name in ("backoff_base_s", "backoff_max_s", "max_retry_wait_s"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"retries: {name} must be a number >= 0, got {value!r}")
+
+    def delay(self, retry: int, retry_after_s: float | None, rng: random.Random) -> float:
+        """Seconds to wait before retry number `retry` (1-based).
+
+        "Equal jitter": half the exponential step fixed, half random, so concurrent clients spread
+        out but never retry at once. A server-requested wait is a floor, not a suggestion.
+        """
+        step = min(self.backoff_max_s, self.backoff_base_s * 2 ** (retry - 1))
+        backoff = step / 2 + rng.uniform(0, step / 2)
+        return max(backoff, retry_after_s or 0.0)
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds from a Retry-After header: delta-seconds or an HTTP date. None when absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when is None:
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    return max(0.0, seconds)
+
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
+
+
+def parse_duration(value: Any) -> float | None:
+    """Seconds from a protobuf JSON Duration such as "1s" or "0.500s" (Gemini's retryDelay)."""
+    if not isinstance(value, str):
+        return None
+    match = _DURATION_RE.match(value)
+    return float(match.group(1)) if match else None
+
+
+def error_message(payload: Any, body: bytes) -> str:
+    """The human message of an error response, whatever its shape.
+
+    Shapes seen: OpenAI/vLLM {"error": {"message": ...}}, older vLLM {"object": "error",
+    "message": ...}, vLLM's auth middleware {"error": "Unauthorized"}, Gemini {"error": {"code",
+    "status", "message", "details"}}, and non-JSON bodies from proxies.
+    """
+    if isinstance(payload, dict):
+        error = payload.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            status = error.get("status")
+            return f"{status}: {error['message']}" if status else str(error["message"])
+        if isinstance(error, str) and error:
+            return error
+        if payload.get("message"):
+            return str(payload["message"])
+    text = body[:300].decode("utf-8", "replace").strip()
+    return text or "(empty body)"
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every secret replaced; used on everything that leaves a client."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return text
+
+
+class Transport:
+    """POSTs JSON with a timeout on every call, over a small pool of `requests.Session`s.
+
+    Sessions keep connections alive between episodes. They are not documented as thread-safe, so
+    each request checks one out for its own use and returns it; the pool never holds more
+    sessions than requests were ever in flight at once, whatever threads come and go.
+    """
+
+    def __init__(self, service: str, connect_timeout_s: float, read_timeout_s: float, url: str) -> None:
+        self.service = service
+        self.timeout = (connect_timeout_s, read_timeout_s)
+        # Proxy variables from the environment are honoured for remote services (a lab may need
+        # one for Google), never for a server on this machine: the video would take a detour
+        # through the proxy, and tests must reach nothing but 127.0.0.1.
+        self.trust_env = urllib.parse.urlsplit(url).hostname not in _LOOPBACK
+        self._idle: list[requests.Session] = []
+        self._all: list[requests.Session] = []
+        self._lock = threading.Lock()
+
+    def _checkout(self) -> requests.Session:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+            session = requests.Session()
+            session.trust_env = self.trust_env
+            self._all.append(session)
+            return session
+
+    def _checkin(self, session: requests.Session) -> None:
+        with self._lock:
+            if session in self._all:
+                self._idle.append(session)
+
+    def post_json(self, url: str, headers: Mapping[str, str], data: bytes) -> tuple[int, Mapping[str, str], Any, bytes]:
+        """Returns (status, headers, parsed JSON or None, raw body). Network failures raise a
+        retryable RewardServerError; HTTP errors are returned for the caller to classify."""
+        session = self._checkout()
+        try:
+            response = session.post(url, data=data, headers=dict(headers), timeout=self.timeout)
+            body = response.content
+        except requests.Timeout as error:
+            raise RewardServerError(
+                f"{self.service}: no answer from {url} within {self.timeout[1]:g} s ({type(error).__name__})",
+                retryable=True,
+            ) from error
+        except requests.ConnectionError as error:
+            raise RewardServerError(
+                f"{self.service}: cannot connect to {url} (is the server running and base_url right?): {_short(error)}",
+                retryable=True,
+            ) from error
+        except requests.RequestException as error:
+            # A reply cut mid-body may work next time; a malformed URL never will.
+            transient = isinstance(
+                error, requests.exceptions.ChunkedEncodingError | requests.exceptions.ContentDecodingError
+            )
+            raise RewardServerError(
+                f"{self.service}: request to {url} failed: {type(error).__name__}: {_short(error)}", retryable=transient
+            ) from error
+        finally:
+            self._checkin(session)
+        try:
+            payload = json.loads(body) if body else None
+        except ValueError:
+            payload = None
+        return response.status_code, response.headers, payload, body
+
+    def close(self) -> None:
+        with self._lock:
+            sessions, self._all, self._idle = self._all, [], []
+        for session in sessions:
+            session.close()
+
+
+def _short(error: BaseException) -> str:
+    # requests nests urllib3's errors; the innermost reason ("Connection refused") is the useful part.
+    text = str(error)
+    match = re.search(r"\[Errno -?\d+\] [^'\")]+", text)
+    return match.group(0) if match else text[:200]

@@ -1,1 +1,56 @@
-"""rrl agents."""
+"""rrl agents: diffusion policy, DSRL (SAC in noise space), SAC (RLPD), BC; JAX + Flax + optax.
+
+Main entry points:
+    make_agent(kind, obs_dim, config) -> Agent            pure functions: init, update, select_action
+    make_learner(kind, obs_dim, config, ...) -> AgentLearner   replay + jitted update + checkpoints
+    pretrain_diffusion(demos, config, key) -> (params, metrics)
+    make_obs(proprio, states) -> flat observation;  episode_to_transitions(...)
+"""
+
+from agents.agent import Agent, PolicyStep, make_agent
+from agents.checkpoint import load_diffusion, save_diffusion
+from agents.config import (
+    AGENT_KINDS,
+    AgentConfig,
+    BCConfig,
+    DiffusionConfig,
+    DSRLConfig,
+    EncoderConfig,
+    ReplayConfig,
+    SACConfig,
+)
+from agents.core import Learner, Policy, VariableSource
+from agents.diffusion import DiffusionPolicy
+from agents.learner import AgentLearner, make_learner
+from agents.networks import ObsStats, compute_obs_stats
+from agents.pretrain import pretrain_diffusion
+from agents.replay import ReplayBuffer, Transitions, episode_to_transitions, make_obs
+
+__all__ = [
+    "AGENT_KINDS",
+    "Agent",
+    "AgentConfig",
+    "AgentLearner",
+    "BCConfig",
+    "DSRLConfig",
+    "DiffusionConfig",
+    "DiffusionPolicy",
+    "EncoderConfig",
+    "Learner",
+    "ObsStats",
+    "Policy",
+    "PolicyStep",
+    "ReplayBuffer",
+    "ReplayConfig",
+    "SACConfig",
+    "Transitions",
+    "VariableSource",
+    "compute_obs_stats",
+    "episode_to_transitions",
+    "load_diffusion",
+    "make_agent",
+    "make_learner",
+    "make_obs",
+    "pretrain_diffusion",
+    "save_diffusion",
+]

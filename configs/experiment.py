@@ -83,7 +83,7 @@ class RewardConfig:
 class PretrainConfig:
     """Behaviour-cloning pretraining of the base diffusion policy on scripted demonstrations."""
 
-    demo_episodes: int = 30  # scripted-expert episodes recorded as demonstrations
+    demo_episodes: int = 50  # scripted-expert episodes recorded as demonstrations
     demo_noise: float = 0.3  # expert action noise: imperfect demos give an imperfect base policy
     checkpoint: str = ""  # base-policy checkpoint to start from; "" = runs/pretrained/<config>
     seed: int = 1000  # seeds of the demonstration episodes (distinct from the run's)

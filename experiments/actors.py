@@ -112,7 +112,8 @@ def load_for_learner(path: Path) -> dict[str, Any]:
         "obs": make_obs(episode.proprio, episode.states),
         "actions": episode.actions,
         "noise": episode.extra.get("noise"),
-        # Only a real terminal state stops bootstrapping; a time limit does not.
+        # A success that ended the episode is a true terminal state; how a time-limit end is
+        # treated is the learner's `replay.bootstrap_time_limit` setting.
         "terminal": episode.end_reason == "success",
     }
 
@@ -125,8 +126,11 @@ class LearnerActor:
 
         self.config = config_from_json(config_json)
         self.run_root = Path(run_root)
+        # SAC on actions normalises observations with the statistics of the demonstrations,
+        # which the pretrained base policy already carries.
         self.learner = make_learner(self.config.agent_kind, obs_dim, self.config.agent,
-                                    diffusion_params=diffusion_params)
+                                    diffusion_params=diffusion_params,
+                                    obs_stats=diffusion_params["obs_stats"])
         self.steps_s = 0.0
         self.updates = 0
 

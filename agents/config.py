@@ -1,0 +1,265 @@
+"""Frozen dataclass configs for the learners: diffusion policy, SAC, DSRL, BC fine-tuning, replay.
+
+Every field has a comment and every value is checked in `__post_init__`, so a bad value fails
+when the config is built, not halfway through a run. `AgentConfig.debug()` is a tiny config for
+tests. `config_from_dict` rebuilds a config from `dataclasses.asdict` output (checkpoint sidecars).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any
+
+__all__ = [
+    "AGENT_KINDS",
+    "AgentConfig",
+    "BCConfig",
+    "DSRLConfig",
+    "DiffusionConfig",
+    "EncoderConfig",
+    "ReplayConfig",
+    "SACConfig",
+    "config_from_dict",
+]
+
+# kind -> what the agent's action (the thing stored in the replay buffer) is.
+AGENT_KINDS = {"dsrl_sac": "noise", "dsrl_na": "action", "sac": "action", "bc": "action"}
+
+
+def _positive(owner: str, **values: float) -> None:
+    for name, value in values.items():
+        if not value > 0:
+            raise ValueError(f"{owner}: {name} must be positive, got {value!r}")
+
+
+def _unit_interval(owner: str, **values: float) -> None:
+    for name, value in values.items():
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{owner}: {name} must be in [0, 1], got {value!r}")
+
+
+def _dims(owner: str, name: str, dims: tuple[int, ...]) -> None:
+    if not dims or any(int(d) <= 0 for d in dims):
+        raise ValueError(
+            f"{owner}: {name} must be a non-empty tuple of positive ints, got {dims!r}"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class EncoderConfig:
+    """Observation encoder: the flat state vector, optionally with one camera image."""
+
+    use_images: bool = False  # condition on a uint8 image through a small CNN as well as the state
+    image_shape: tuple[int, int, int] = (64, 64, 3)  # (H, W, 3) of the conditioning camera
+    conv_channels: tuple[int, ...] = (16, 32, 32)  # channels of the stride-2 3x3 conv layers
+    feature_dim: int = 64  # size of the image feature after the CNN's projection
+
+    def __post_init__(self) -> None:
+        if len(self.image_shape) != 3 or self.image_shape[-1] != 3 or min(self.image_shape) <= 0:
+            raise ValueError(
+                f"EncoderConfig: image_shape must be (H, W, 3), got {self.image_shape!r}"
+            )
+        _dims("EncoderConfig", "conv_channels", self.conv_channels)
+        _positive("EncoderConfig", feature_dim=self.feature_dim)
+
+
+@dataclasses.dataclass(frozen=True)
+class DiffusionConfig:
+    """Diffusion policy over action chunks (epsilon prediction, cosine schedule, DDIM sampling)."""
+
+    chunk_len: int = 4  # H: control steps per decision (actions per chunk)
+    action_dim: int = 7  # env action [dx, dy, dz, droll, dpitch, dyaw, gripper] in [-1, 1]
+    hidden_dims: tuple[int, ...] = (256, 256)  # MLP widths of the noise predictor
+    time_embed_dim: int = 32  # sinusoidal embedding size of the diffusion timestep
+    num_train_steps: int = 10  # T: diffusion timesteps used in training
+    num_sample_steps: int = 5  # DDIM steps at sampling time (<= num_train_steps)
+    learning_rate: float = 3e-4  # Adam learning rate for BC (pretraining and fine-tuning)
+    batch_size: int = 256  # BC minibatch size in pretraining
+    pretrain_steps: int = 3000  # gradient steps of `pretrain_diffusion`
+    encoder: EncoderConfig = EncoderConfig()  # what the policy is conditioned on
+
+    def __post_init__(self) -> None:
+        _positive(
+            "DiffusionConfig",
+            chunk_len=self.chunk_len,
+            action_dim=self.action_dim,
+            time_embed_dim=self.time_embed_dim,
+            learning_rate=self.learning_rate,
+            batch_size=self.batch_size,
+            pretrain_steps=self.pretrain_steps,
+        )
+        _dims("DiffusionConfig", "hidden_dims", self.hidden_dims)
+        if self.time_embed_dim % 2:
+            raise ValueError(
+                f"DiffusionConfig: time_embed_dim must be even, got {self.time_embed_dim}"
+            )
+        if not 1 <= self.num_sample_steps <= self.num_train_steps:
+            raise ValueError(
+                "DiffusionConfig: need 1 <= num_sample_steps <= num_train_steps, got "
+                f"{self.num_sample_steps} and {self.num_train_steps}"
+            )
+
+    @property
+    def flat_action_dim(self) -> int:
+        """Size of one flattened action chunk (also the size of the DSRL noise)."""
+        return self.chunk_len * self.action_dim
+
+
+@dataclasses.dataclass(frozen=True)
+class SACConfig:
+    """Soft actor-critic, shared by the action-space baseline and both DSRL variants."""
+
+    hidden_dims: tuple[int, ...] = (256, 256)  # MLP widths of actor and critics
+    num_critics: int = 2  # critic ensemble size; targets take the min over it (twin critics)
+    critic_layer_norm: bool = True  # LayerNorm in critic MLPs (RLPD)
+    actor_lr: float = 3e-4  # Adam learning rate of the actor
+    critic_lr: float = 3e-4  # Adam learning rate of the critics (and DSRL-NA's noise critic)
+    temperature_lr: float = 3e-4  # Adam learning rate of log(alpha)
+    init_temperature: float = 0.1  # initial temperature alpha (small: sparse rewards <= 1)
+    target_entropy_scale: float = 0.5  # target entropy = -scale * action size
+    discount: float = 0.99  # per decision (one decision = one chunk of H control steps)
+    tau: float = 0.005  # Polyak rate of the target critics
+    batch_size: int = 256  # transitions per critic update
+    critic_updates_per_step: int = 1  # critic updates per actor update inside one `update` call
+    backup_entropy: bool = False  # subtract alpha * log pi in critic targets (off: sparse)
+
+    def __post_init__(self) -> None:
+        _dims("SACConfig", "hidden_dims", self.hidden_dims)
+        _positive(
+            "SACConfig",
+            actor_lr=self.actor_lr,
+            critic_lr=self.critic_lr,
+            temperature_lr=self.temperature_lr,
+            init_temperature=self.init_temperature,
+            batch_size=self.batch_size,
+            critic_updates_per_step=self.critic_updates_per_step,
+        )
+        if self.num_critics < 2:
+            raise ValueError(f"SACConfig: num_critics must be >= 2, got {self.num_critics}")
+        if self.target_entropy_scale < 0:
+            raise ValueError(
+                f"SACConfig: target_entropy_scale must be >= 0, got {self.target_entropy_scale}"
+            )
+        _unit_interval("SACConfig", discount=self.discount, tau=self.tau)
+
+
+@dataclasses.dataclass(frozen=True)
+class DSRLConfig:
+    """DSRL: SAC in the (bounded) initial-noise space of a frozen diffusion policy."""
+
+    noise_scale: float = 1.5  # the noise actor outputs tanh(u) * noise_scale per dimension
+    distill_noise_std: float = 1.0  # DSRL-NA: std of the noise Q^W is distilled on
+
+    def __post_init__(self) -> None:
+        _positive(
+            "DSRLConfig", noise_scale=self.noise_scale, distill_noise_std=self.distill_noise_std
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class BCConfig:
+    """Reward-weighted or reward-filtered BC fine-tuning of the diffusion policy."""
+
+    mode: str = "filtered"  # "filtered": keep episodes with return >= threshold; "weighted": exp
+    return_threshold: float = 0.5  # "filtered": minimum episode return that is imitated
+    temperature: float = 0.25  # "weighted": weight = exp((return - batch max) / temperature)
+    batch_size: int = 256  # transitions per BC update
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("filtered", "weighted"):
+            raise ValueError(f"BCConfig: mode must be 'filtered' or 'weighted', got {self.mode!r}")
+        _positive("BCConfig", temperature=self.temperature, batch_size=self.batch_size)
+
+
+@dataclasses.dataclass(frozen=True)
+class ReplayConfig:
+    """Host-side replay buffers (online data and demonstrations) and how episodes become data."""
+
+    capacity: int = 200_000  # online transitions kept (whole episodes are evicted FIFO)
+    frame_capacity: int = 50_000  # image frames kept when the encoder uses images
+    demo_capacity: int = 100_000  # demonstration transitions kept
+    demo_ratio: float = 0.5  # share of each batch drawn from demos (RLPD: 0.5); action agents only
+    demo_reward: float = 1.0  # terminal reward given to demonstrations (they succeed)
+    min_transitions: int = 64  # online transitions before `updates_owed()` asks for updates
+    utd_ratio: float = 1.0  # `update` calls owed per online transition added
+    # Time-limit ends bootstrap (discount 1) if True. False (default): every episode end is
+    # terminal, because the reward is one judgement of the whole episode (see agents/replay.py).
+    bootstrap_time_limit: bool = False
+
+    def __post_init__(self) -> None:
+        _positive(
+            "ReplayConfig",
+            capacity=self.capacity,
+            frame_capacity=self.frame_capacity,
+            demo_capacity=self.demo_capacity,
+            min_transitions=self.min_transitions,
+        )
+        _unit_interval("ReplayConfig", demo_ratio=self.demo_ratio)
+        if self.utd_ratio < 0:
+            raise ValueError(f"ReplayConfig: utd_ratio must be >= 0, got {self.utd_ratio}")
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentConfig:
+    """Everything one learner needs; `make_agent(kind, obs_dim, config)` reads the relevant parts."""
+
+    diffusion: DiffusionConfig = DiffusionConfig()  # base policy (DSRL, BC) and chunk shape (all)
+    sac: SACConfig = SACConfig()  # actor-critic settings (dsrl_sac, dsrl_na, sac)
+    dsrl: DSRLConfig = DSRLConfig()  # noise space (dsrl_sac, dsrl_na)
+    bc: BCConfig = BCConfig()  # fine-tuning weights (bc)
+    replay: ReplayConfig = ReplayConfig()  # buffers and update-to-data ratio (all)
+    seed: int = 0  # seed of the learner's network init and update keys
+
+    def __post_init__(self) -> None:
+        for name, cls in (
+            ("diffusion", DiffusionConfig),
+            ("sac", SACConfig),
+            ("dsrl", DSRLConfig),
+            ("bc", BCConfig),
+            ("replay", ReplayConfig),
+        ):
+            if not isinstance(getattr(self, name), cls):
+                raise ValueError(f"AgentConfig: {name} must be a {cls.__name__}")
+
+    @classmethod
+    def debug(cls, **overrides: Any) -> AgentConfig:
+        """A tiny config for tests: small networks, few diffusion steps, small batches."""
+        config = cls(
+            diffusion=DiffusionConfig(
+                hidden_dims=(32, 32),
+                time_embed_dim=8,
+                num_train_steps=5,
+                num_sample_steps=3,
+                batch_size=32,
+                pretrain_steps=200,
+                encoder=EncoderConfig(image_shape=(16, 16, 3), conv_channels=(4, 8), feature_dim=8),
+            ),
+            sac=SACConfig(hidden_dims=(32, 32), batch_size=32),
+            bc=BCConfig(batch_size=32),
+            replay=ReplayConfig(
+                capacity=2_000, frame_capacity=2_000, demo_capacity=2_000, min_transitions=8
+            ),
+        )
+        return dataclasses.replace(config, **overrides)
+
+
+def config_from_dict(cls: type, data: dict[str, Any]) -> Any:
+    """Rebuilds a (nested) config dataclass from `dataclasses.asdict` output; unknown keys fail."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - fields)
+    if unknown:
+        raise ValueError(f"{cls.__name__}: unknown keys {unknown}; valid keys are {sorted(fields)}")
+    values = {}
+    for name, value in data.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint) and isinstance(value, dict):
+            value = config_from_dict(hint, value)
+        elif typing.get_origin(hint) is tuple or hint is tuple:
+            value = tuple(value)
+        elif isinstance(hint, types.UnionType) and isinstance(value, list):
+            value = tuple(value)
+        values[name] = value
+    return cls(**values)

@@ -1,0 +1,102 @@
+"""DSRL: reinforcement learning in the initial-noise space of a frozen diffusion policy.
+
+Both variants keep the pretrained diffusion policy in `params["diffusion"]` and never update it;
+the noise actor outputs w = noise_scale * tanh(u), and the action chunk sent to the robot is
+`DiffusionPolicy.sample_actions(diffusion, obs, w)` (deterministic DDIM).
+
+DSRL-SAC: plain SAC whose action is w; the critic is Q(obs, w) and the replay buffer stores w.
+  Its update is `agents.sac.make_sac_update` with action_scale = noise_scale.
+
+DSRL-NA (noise-aliased, Wagenmaker et al. 2025): the replay buffer stores executed action chunks.
+  Q^A(obs, a)  twin critics trained by TD on actions; the next action is the diffusion policy's
+               output for the noise actor's w' (no entropy term: the entropy lives in noise space).
+  Q^W(obs, w)  a noise critic distilled from Q^A: regress Q^W(obs, w) on mean_i Q^A_i(obs,
+               diffusion(obs, w)) for w ~ N(0, distill_noise_std^2), so noises that alias to the same
+               action share a value.
+  pi^W(w|obs)  the noise actor, trained by SAC's actor loss against Q^W, with a learned temperature.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+from agents.diffusion import DiffusionPolicy
+from agents.networks import split_named
+from agents.sac import SACParts, scan_critic_updates
+from agents.state import AgentState, first_minibatch, last_minibatch
+
+__all__ = ["make_dsrl_na_critic_loss", "make_dsrl_na_update"]
+
+
+def _na_target(parts: SACParts, policy: DiffusionPolicy, params: dict, mb: dict, key: jax.Array):
+    """r + gamma * discount * min_i Q^A'_i(s', diffusion(s', w')), w' ~ pi^W(s')."""
+    next_noise, _ = parts.sample(params, mb["next_obs"], key)
+    next_action = policy.sample_flat(params["diffusion"], mb["next_obs"], next_noise)
+    next_q = jnp.min(parts.q_values(params, "target_critic", mb["next_obs"], next_action), axis=0)
+    return mb["reward"] + parts.config.discount * mb["discount"] * jax.lax.stop_gradient(next_q)
+
+
+def _distill_inputs(
+    policy: DiffusionPolicy, params: dict, obs: dict, noise_std: float, key: jax.Array, size: int
+) -> tuple[jax.Array, jax.Array]:
+    """Noise w ~ N(0, std^2) for the noise critic and the action chunk it decodes to."""
+    batch = obs["state"].shape[0]
+    noise = noise_std * jax.random.normal(key, (batch, size))
+    return noise, policy.sample_flat(params["diffusion"], obs, noise)
+
+
+def make_dsrl_na_update(
+    parts: SACParts, policy: DiffusionPolicy, distill_noise_std: float
+) -> Callable[[AgentState, dict, jax.Array], tuple[AgentState, dict]]:
+    """Pure `update(state, batch, key) -> (state, metrics)` for DSRL-NA."""
+
+    def critic_step(params: dict, opt_state: dict, mb: dict, key: jax.Array):
+        keys = split_named(key, ("target", "distill"))
+        target = _na_target(parts, policy, params, mb, keys["target"])
+        params, opt_state, loss, q = parts.regress(
+            params, opt_state, "critic", mb["obs"], mb["agent_action"], target
+        )
+        noise, action = _distill_inputs(
+            policy, params, mb["obs"], distill_noise_std, keys["distill"], parts.action_dim
+        )
+        distill_target = jnp.mean(parts.q_values(params, "critic", mb["obs"], action), axis=0)
+        params, opt_state, d_loss, _ = parts.regress(
+            params, opt_state, "noise_critic", mb["obs"], noise, distill_target
+        )
+        return params, opt_state, {"critic_loss": loss, "q_mean": q, "distill_loss": d_loss}
+
+    def q_fn(params: dict, obs: dict, noise: jax.Array) -> jax.Array:
+        return jnp.mean(parts.q_values(params, "noise_critic", obs, noise), axis=0)
+
+    def update(state: AgentState, batch: dict, key: jax.Array) -> tuple[AgentState, dict]:
+        keys = split_named(key, ("critic", "actor"))
+        params, opt_state, metrics = scan_critic_updates(
+            parts, critic_step, state, batch, keys["critic"]
+        )
+        params, opt_state, actor_metrics = parts.actor_and_temperature_step(
+            params, opt_state, last_minibatch(batch)["obs"], keys["actor"], q_fn
+        )
+        new_state = state.replace(params=params, opt_state=opt_state, step=state.step + 1)
+        return new_state, {**metrics, **actor_metrics}
+
+    return update
+
+
+def make_dsrl_na_critic_loss(
+    parts: SACParts, policy: DiffusionPolicy
+) -> Callable[[AgentState, dict, jax.Array], jax.Array]:
+    """Q^A's TD loss on the batch's first minibatch, without updating anything (diagnostics)."""
+
+    def critic_loss(state: AgentState, batch: dict, key: jax.Array) -> jax.Array:
+        mb = first_minibatch(batch)
+        params = state.params
+        target = _na_target(parts, policy, params, mb, key)
+        loss, _ = parts.regression_loss(
+            params["critic"], params["obs_stats"], mb["obs"], mb["agent_action"], target
+        )
+        return loss
+
+    return critic_loss

@@ -1,0 +1,181 @@
+"""Flax linen networks shared by the agents, plus small pure helpers (keys, observations).
+
+Observations inside the learner are dicts: `{"state": float (..., D)}` and, when the encoder uses
+images, `"image": uint8 (..., H, W, 3)`. `as_obs` turns a bare state array into that dict. The
+state is normalised with fixed statistics (`ObsStats`) before it reaches any network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from agents.config import EncoderConfig
+
+__all__ = [
+    "CNNEncoder",
+    "Critic",
+    "MLP",
+    "ObsEncoder",
+    "ObsStats",
+    "TanhGaussianActor",
+    "as_obs",
+    "compute_obs_stats",
+    "split_named",
+    "tanh_gaussian_sample",
+]
+
+_LOG_STD_MIN, _LOG_STD_MAX = -5.0, 2.0
+
+
+def split_named(key: jax.Array, names: Sequence[str]) -> dict[str, jax.Array]:
+    """Splits `key` into one independent key per role name (brax style)."""
+    keys = jax.random.split(key, len(names))
+    return {name: keys[i] for i, name in enumerate(names)}
+
+
+@struct.dataclass
+class ObsStats:
+    """Per-dimension mean and std of the state vector, fixed after pretraining / demos."""
+
+    mean: jax.Array
+    std: jax.Array
+
+    @classmethod
+    def identity(cls, obs_dim: int) -> ObsStats:
+        return cls(mean=jnp.zeros((obs_dim,), jnp.float32), std=jnp.ones((obs_dim,), jnp.float32))
+
+    def normalize(self, state: jax.Array) -> jax.Array:
+        return (state - self.mean) / self.std
+
+
+def compute_obs_stats(states: np.ndarray, min_std: float = 1e-3) -> ObsStats:
+    """Statistics of a (N, D) array of states; near-constant dimensions get std `min_std`."""
+    states = np.asarray(states, np.float32)
+    if states.ndim != 2 or len(states) == 0:
+        raise ValueError(
+            f"compute_obs_stats: states must be a non-empty (N, D) array, got {states.shape}"
+        )
+    std = np.maximum(states.std(axis=0), min_std)
+    return ObsStats(mean=jnp.asarray(states.mean(axis=0)), std=jnp.asarray(std))
+
+
+def as_obs(obs: Any) -> dict[str, jax.Array]:
+    """A bare state array becomes `{"state": obs}`; a dict is returned as it is."""
+    if isinstance(obs, dict):
+        if "state" not in obs:
+            raise ValueError(f"observation dict needs a 'state' entry, got keys {sorted(obs)}")
+        return obs
+    return {"state": obs}
+
+
+class MLP(nn.Module):
+    """Dense layers with swish activations, optional LayerNorm; the last layer is linear."""
+
+    hidden_dims: Sequence[int]
+    out_dim: int
+    layer_norm: bool = False
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        for width in self.hidden_dims:
+            x = nn.Dense(width)(x)
+            if self.layer_norm:
+                x = nn.LayerNorm()(x)
+            x = nn.swish(x)
+        return nn.Dense(self.out_dim)(x)
+
+
+class CNNEncoder(nn.Module):
+    """uint8 (..., H, W, 3) images -> (..., feature_dim) features (stride-2 convs, LayerNorm, tanh)."""
+
+    conv_channels: Sequence[int]
+    feature_dim: int
+
+    @nn.compact
+    def __call__(self, image: jax.Array) -> jax.Array:
+        batch_shape = image.shape[:-3]
+        x = image.reshape((-1, *image.shape[-3:])).astype(jnp.float32) / 255.0 - 0.5
+        for channels in self.conv_channels:
+            x = nn.Conv(channels, kernel_size=(3, 3), strides=(2, 2))(x)
+            x = nn.swish(x)
+        x = x.reshape((x.shape[0], -1))
+        x = nn.LayerNorm()(nn.Dense(self.feature_dim)(x))
+        return jnp.tanh(x).reshape((*batch_shape, self.feature_dim))
+
+
+class ObsEncoder(nn.Module):
+    """Observation dict -> flat features: the normalised state, plus CNN features if configured."""
+
+    config: EncoderConfig
+
+    @nn.compact
+    def __call__(self, obs: dict[str, jax.Array], stats: ObsStats) -> jax.Array:
+        features = stats.normalize(obs["state"].astype(jnp.float32))
+        if self.config.use_images:
+            if "image" not in obs:
+                raise ValueError("ObsEncoder: use_images is set but the observation has no 'image'")
+            image = CNNEncoder(self.config.conv_channels, self.config.feature_dim)(obs["image"])
+            features = jnp.concatenate([features, image], axis=-1)
+        return features
+
+
+class Critic(nn.Module):
+    """An ensemble of Q(obs, action) MLPs; returns (num_critics, ...) values."""
+
+    encoder: EncoderConfig
+    hidden_dims: Sequence[int]
+    num_critics: int = 2
+    layer_norm: bool = True
+
+    @nn.compact
+    def __call__(self, obs: dict[str, jax.Array], action: jax.Array, stats: ObsStats) -> jax.Array:
+        features = ObsEncoder(self.encoder)(obs, stats)
+        x = jnp.concatenate([features, action], axis=-1)
+        ensemble = nn.vmap(
+            MLP,
+            variable_axes={"params": 0},
+            split_rngs={"params": True},
+            in_axes=None,
+            out_axes=0,
+            axis_size=self.num_critics,
+        )
+        return ensemble(self.hidden_dims, 1, self.layer_norm)(x)[..., 0]
+
+
+class TanhGaussianActor(nn.Module):
+    """obs -> (mean, log_std) of a Gaussian whose samples are squashed: a = scale * tanh(u)."""
+
+    encoder: EncoderConfig
+    hidden_dims: Sequence[int]
+    action_dim: int
+
+    @nn.compact
+    def __call__(self, obs: dict[str, jax.Array], stats: ObsStats) -> tuple[jax.Array, jax.Array]:
+        features = ObsEncoder(self.encoder)(obs, stats)
+        out = MLP(self.hidden_dims, 2 * self.action_dim)(features)
+        mean, log_std = jnp.split(out, 2, axis=-1)
+        log_std = _LOG_STD_MIN + 0.5 * (_LOG_STD_MAX - _LOG_STD_MIN) * (jnp.tanh(log_std) + 1.0)
+        return mean, log_std
+
+
+def tanh_gaussian_sample(
+    mean: jax.Array, log_std: jax.Array, scale: float, key: jax.Array | None
+) -> tuple[jax.Array, jax.Array]:
+    """Samples a = scale * tanh(mean + std * eps) and its log density (sum over the last axis).
+
+    With `key=None` the sample is the deterministic mode `scale * tanh(mean)`.
+    """
+    std = jnp.exp(log_std)
+    eps = jnp.zeros_like(mean) if key is None else jax.random.normal(key, mean.shape)
+    u = mean + std * eps
+    gauss_logp = -0.5 * eps**2 - log_std - 0.5 * jnp.log(2.0 * jnp.pi)
+    # log|d a / d u| = log(scale) + log(1 - tanh(u)^2), written stably.
+    log_det = jnp.log(scale) + 2.0 * (jnp.log(2.0) - u - jax.nn.softplus(-2.0 * u))
+    return scale * jnp.tanh(u), jnp.sum(gauss_logp - log_det, axis=-1)

@@ -5,9 +5,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# Debian packages needed at run time: EGL/Mesa for headless MuJoCo rendering, libusb for
-# pyrealsense2.
-APT_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libusb-1.0-0
+# Debian packages: EGL/Mesa for headless MuJoCo rendering, libusb for pyrealsense2, and
+# Chromium with its driver for the dashboard's browser tests.
+APT_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libusb-1.0-0 chromium chromium-driver
 
 .PHONY: setup system-deps run test lint bench clean
 
@@ -27,8 +27,9 @@ $(VENV)/.installed: setup.py | system-deps
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
+# A short DSRL run in sim with the oracle reward; it prints where its plots are.
 run: setup
-	$(BIN)/rrl rollout --robot widowx --task pick_place --episodes 4 --noise 0.1
+	$(BIN)/rrl train widowx_pick_place_dsrl run.episodes=40
 
 lint: setup
 	$(BIN)/ruff check .
@@ -43,7 +44,11 @@ $(VENV)-gymhil/.installed:
 	touch $@
 
 bench: setup $(VENV)-gymhil/.installed
+	mkdir -p bench_results
 	$(BIN)/rrl bench env --gym-hil-python $(VENV)-gymhil/bin/python --json bench_results/env.json
+	$(BIN)/rrl bench reward
+	$(BIN)/rrl bench learner
+	$(BIN)/rrl bench loop --json bench_results/loop.json
 
 clean:
 	rm -rf $(VENV) $(VENV)-gymhil *.egg-info

@@ -14,10 +14,12 @@ setup(
         "envs",
         "envs.sim",
         "experiments",
+        "experiments.dashboard",
+        "experiments.datasets",
         "reward_clients",
         "robots",
     ],
-    package_data={"envs.sim": ["assets/*.xml"]},
+    package_data={"experiments.dashboard": ["templates/*.html", "static/*.js", "static/*.css"]},
     install_requires=[
         "numpy>=2.0",
         "mujoco>=3.2",
@@ -34,12 +36,16 @@ setup(
         "matplotlib>=3.8",
         "tensorboardX>=2.6",
         "tqdm>=4.66",
+        "flask>=3.0",
+        "pillow>=10",
     ],
     extras_require={
-        "test": ["pytest>=8", "ruff>=0.6"],
+        # franky-sim (Apache-2.0) serves the libfranka protocol on 127.0.0.1 for the driver tests.
+        "test": ["pytest>=8", "ruff>=0.6", "franky-control>=2.0", "franky-sim>=1.0", "selenium>=4.20"],
         "bench": ["gym-hil"],
-        # franky-control is LGPL-3.0 for non-commercial use only; see the README.
-        "franka": ["franky-control>=1.0"],
+        # franky-control >= 2.0 is MIT-licensed (earlier releases were LGPL-3.0).
+        "franka": ["franky-control>=2.0"],
+        "teleop": ["pyspacemouse"],
     },
     entry_points={"console_scripts": ["rrl=experiments.cli:main"]},
 )

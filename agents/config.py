@@ -124,9 +124,17 @@ class SACConfig:
     batch_size: int = 256  # transitions per critic update
     critic_updates_per_step: int = 1  # critic updates per actor update inside one `update` call
     backup_entropy: bool = False  # subtract alpha * log pi in critic targets (off: sparse)
+    # Known bounds (low, high) of the return, or None. One terminal reward in [0, 1] bounds every
+    # value to [0, 1]; clipping the critic target there stops the overestimation feedback that
+    # otherwise sends Q far above any reward when the actor chases critic errors.
+    target_range: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         _dims("SACConfig", "hidden_dims", self.hidden_dims)
+        if self.target_range is not None and not (
+            len(self.target_range) == 2 and self.target_range[0] < self.target_range[1]
+        ):
+            raise ValueError(f"SACConfig: target_range must be (low, high) with low < high, got {self.target_range!r}")
         _positive(
             "SACConfig",
             actor_lr=self.actor_lr,

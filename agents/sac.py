@@ -90,7 +90,10 @@ class SACParts:
         )
         if self.config.backup_entropy:
             next_q = next_q - jnp.exp(params["log_alpha"]) * next_logp
-        return mb["reward"] + self.config.discount * mb["discount"] * next_q
+        target = mb["reward"] + self.config.discount * mb["discount"] * next_q
+        if self.config.target_range is not None:
+            target = jnp.clip(target, *self.config.target_range)
+        return target
 
     def regression_loss(
         self, critic_params: Any, stats: ObsStats, obs: dict, action: jax.Array, target: jax.Array

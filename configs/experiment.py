@@ -37,6 +37,11 @@ class EnvConfig:
     reward_camera: str = "front"  # the camera whose video the reward source watches
     video_fps: float = 5.0  # frame rate of the recorded reward video
     robot_resource: str = ""  # Ray custom resource that pins the env actor to the robot's host
+    # Real robot only (backend "real"):
+    robot_ip: str = ""  # the Franka's FCI address (WidowX: unused, the ROS 2 driver is local)
+    real_cameras: tuple[str, ...] = ()  # "name=serial" or "name=recording.db3", e.g. front=1236...
+    scene_reset: str = "prompt"  # between episodes: "prompt" the operator, or "none"
+    learner_timeout_s: float = 0.0  # stop the arm when no params arrive for this long (0 = off)
 
     def __post_init__(self) -> None:
         _choice("EnvConfig", "robot", self.robot, _ROBOTS)
@@ -49,12 +54,31 @@ class EnvConfig:
             )
         if self.max_episode_steps < 0:
             raise ValueError(f"EnvConfig: max_episode_steps must be >= 0, got {self.max_episode_steps}")
+        _choice("EnvConfig", "scene_reset", self.scene_reset, ("prompt", "none"))
+        for item in self.real_cameras:
+            if "=" not in item:
+                raise ValueError(f"EnvConfig: real_cameras entries look like front=<serial>, got {item!r}")
+        if self.backend == "real" and self.reward_camera not in self.real_camera_specs():
+            raise ValueError(
+                f"EnvConfig: the reward camera {self.reward_camera!r} must be one of real_cameras "
+                f"(got {list(self.real_camera_specs())}); e.g. env.real_cameras=front=<serial>"
+            )
+
+    def real_camera_specs(self) -> dict[str, str]:
+        return dict(item.split("=", 1) for item in self.real_cameras)
 
     def make_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of `envs.make` for this config."""
-        kwargs = {"cameras": self.cameras, "image_size": self.image_size, "control_hz": self.control_hz}
+        kwargs: dict[str, Any] = {"image_size": self.image_size, "control_hz": self.control_hz}
         if self.max_episode_steps:
             kwargs["max_episode_steps"] = self.max_episode_steps
+        if self.backend == "sim":
+            kwargs["cameras"] = self.cameras
+            return kwargs
+        kwargs.update(cameras=self.real_camera_specs(), scene_reset=self.scene_reset,
+                      learner_timeout_s=self.learner_timeout_s or None)
+        if self.robot_ip:
+            kwargs["ip"] = self.robot_ip
         return kwargs
 
 
@@ -101,7 +125,7 @@ class RunConfig:
 
     episodes: int = 200  # episodes to collect in total (a resumed run continues to this count)
     env_actors: int = 2  # env actors (robots or sim copies) collecting in parallel
-    seed: int = 0  # seeds the env actors' episodes (actor i, episode k -> seed*1e6 + i*1e4 + k)
+    seed: int = 0  # seeds the episodes' scenes (episode k -> seed * 1e6 + k) and the actors
     updates_per_episode: int = 0  # learner updates after each scored episode; 0 = the agent's UTD
     checkpoint_every: int = 20  # learner checkpoint every N scored episodes
     runs_dir: str = "runs"  # parent folder of run directories

@@ -28,6 +28,7 @@ import numpy as np  # noqa: E402
 from configs import get_config  # noqa: E402
 from experiments.evaluate import evaluate_run  # noqa: E402
 from experiments.overrides import apply_overrides, config_to_dict  # noqa: E402
+from experiments.pretrain import pretrained_dir  # noqa: E402
 from experiments.report import moving_mean, scored_rows  # noqa: E402
 from experiments.rundir import RunDir  # noqa: E402
 from experiments.train import train  # noqa: E402
@@ -71,8 +72,13 @@ def main(argv: list[str]) -> int:
     out = args.out or Path(base.run.runs_dir) / f"ablate-{base.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     results = {}
     fig, ax = plt.subplots(figsize=(7, 4))
+    # One base policy for every source: pretrained where the base config keeps it.
+    base_policy = str(pretrained_dir(base))
     for label, config in configs:
-        config = dataclasses.replace(config, run=dataclasses.replace(config.run, runs_dir=str(out)))
+        config = dataclasses.replace(
+            config, run=dataclasses.replace(config.run, runs_dir=str(out)),
+            pretrain=dataclasses.replace(config.pretrain, checkpoint=base_policy),
+        )
         run = RunDir(out / label).create()
         run.write_config(config_to_dict(config))
         print(f"=== {label}: {run.root}", flush=True)

@@ -32,9 +32,10 @@ from experiments.overrides import config_from_json
 __all__ = ["EnvActor", "RewardActor", "LearnerActor", "episode_seed", "load_for_learner"]
 
 
-def episode_seed(config: ExperimentConfig, actor_index: int, episode_index: int) -> int:
-    """Distinct, reproducible seeds per actor and episode (same seeds across reward ablations)."""
-    return config.run.seed * 1_000_000 + actor_index * 10_000 + episode_index
+def episode_seed(config: ExperimentConfig, episode_index: int) -> int:
+    """The scene seed of the run's episode number `episode_index`, whichever actor runs it, so
+    runs that differ only in the reward source see the same scenes."""
+    return config.run.seed * 1_000_000 + episode_index
 
 
 class EnvActor:
@@ -44,7 +45,10 @@ class EnvActor:
         self.index = index
         self.config = config_from_json(config_json)
         self.episodes_dir = Path(run_root) / "episodes"
-        self.recorder = make_recorder(self.config.env)
+        env_kwargs = {}
+        if self.config.env.backend == "real":  # every refused or clipped command is logged
+            env_kwargs["safety_log"] = str(Path(run_root) / "safety" / f"actor{index}.jsonl")
+        self.recorder = make_recorder(self.config.env, **env_kwargs)
         self.agent = make_agent(self.config.agent_kind, obs_dim_of(self.recorder), self.config.agent)
         self.key = jax.random.key(self.config.run.seed + 7919 * (index + 1))
         self.started_at: float | None = None
@@ -55,7 +59,10 @@ class EnvActor:
         """Runs, records and stores one episode; returns its summary (no frames)."""
         start = time.perf_counter()
         self.started_at = self.started_at or time.time()
-        seed = episode_seed(self.config, self.index, episode_index)
+        guarded = getattr(self.recorder.unwrapped, "guarded", None)
+        if guarded is not None:  # fresh params from the learner: tell the real robot's watchdog
+            guarded.kick_learner()
+        seed = episode_seed(self.config, episode_index)
         chunks = policy_chunks(self.agent, params, jax.random.fold_in(self.key, episode_index))
         episode = collect_episode(self.recorder, chunks, seed)
         episode.metadata.update(actor=self.index, params_version=int(version),
@@ -82,6 +89,10 @@ class RewardActor:
 
     def __init__(self, name: str, settings: dict, run_root: str):
         self.run_root = Path(run_root)
+        settings = dict(settings)
+        if name == "human" and settings.get("web"):
+            # Web mode: labels come from the dashboard's labelling page through the run directory.
+            settings.setdefault("labels_file", str(self.run_root / "labels.jsonl"))
         self.client = reward_clients.make(name, **settings)
 
     def score(self, episode_id: str) -> dict[str, Any]:

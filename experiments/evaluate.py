@@ -29,7 +29,7 @@ from experiments.train import CHECKPOINT_NAME
 
 __all__ = ["evaluate_run", "wilson_interval", "main"]
 
-EVAL_SEED_OFFSET = 10_000_000  # far from every training seed (see experiments.actors.episode_seed)
+EVAL_SEED_OFFSET = 1_000_000_000  # beyond every training seed (see experiments.actors.episode_seed)
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:

@@ -5,7 +5,9 @@
       episodes/<id>/   video.mp4, episode.npz, meta.json (envs.Episode.save), written before scoring
       rewards.jsonl    one row per scoring attempt that finished: a RewardResult plus `time`;
                        `score` null means it failed (the row says why) and the episode is pending
-      labels.jsonl     labels given by people on the web page: {episode_id, score, labeller, time}
+      labels.jsonl     labels given by people on the web page: {episode_id, score, labeller, time};
+                       an undo appends {episode_id, score: null, undo: true}: read the labels in
+                       force with reward_clients.human.current_labels(run.labels())
       metrics.jsonl    rows with "kind": "episode" | "learner" | "progress" (see below)
       status.json      the live state of the run (actors, queue lengths), rewritten in place
       control.json     {"paused": bool}: written by the operator page, read between episodes
@@ -134,6 +136,11 @@ class RunDir:
             if p.is_dir() and ".partial-" not in p.name and (p / "meta.json").exists()
         ]
         return [p.name for p in sorted(complete, key=lambda p: (p.stat().st_mtime, p.name))]
+
+    def end_reason(self, episode_id: str) -> str:
+        """Why the stored episode ended ("time_limit", "success", or a fault)."""
+        meta = json.loads((self.episode_path(episode_id) / "meta.json").read_text())
+        return str(meta.get("end_reason", "time_limit"))
 
     # ----- rewards, labels and metrics --------------------------------------------------------
     def append_reward(self, result: dict[str, Any]) -> None:

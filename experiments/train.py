@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import ray
 from ray.exceptions import RayActorError, RayTaskError
+from tensorboardX import SummaryWriter
 
 from configs import get_config, names
 from configs.experiment import ExperimentConfig
@@ -33,6 +34,7 @@ from experiments.rundir import RunDir
 __all__ = ["TrainingRun", "RewardSourceError", "init_ray", "train", "main"]
 
 CHECKPOINT_NAME = "latest"
+NORMAL_ENDS = ("time_limit", "success")  # other end reasons are faults: kept, never scored
 
 
 class RewardSourceError(RuntimeError):
@@ -77,6 +79,7 @@ class TrainingRun:
         self.train_future = None
         self.last_progress = 0.0
         self.recent_success: deque[bool] = deque(maxlen=20)
+        self.tensorboard = SummaryWriter(str(run.root / "tensorboard"))
 
     # ----- set-up -----------------------------------------------------------------------------
     def start(self, diffusion_params: dict, obs_dim: int, demos: list[tuple]) -> None:
@@ -99,7 +102,7 @@ class TrainingRun:
             self.learner.add_episode.remote(eid, self.scored[eid]["reward"], count=False)
             self.learned.add(eid)
         for eid in self.run.episode_ids():
-            if eid not in self.scored:
+            if eid not in self.scored and self.run.end_reason(eid) in NORMAL_ENDS:
                 self.pending.append((0.0, eid))
         if rebuild or self.pending:
             print(f"resume: {len(rebuild)} scored episodes back in the buffer, "
@@ -144,8 +147,13 @@ class TrainingRun:
             self.env_actors[index] = self._env_cls.remote(index, config_to_dict(self.config), str(self.run.root))
             return
         self.summaries[summary["episode_id"]] = summary
-        self.pending.append((0.0, summary["episode_id"]))
         self.run.append_metrics("episode", summary)
+        if summary["end_reason"] not in NORMAL_ENDS:
+            # A fault (camera lost, motion refused, e-stop...) is kept and marked, not scored.
+            print(f"episode {summary['episode_id']} ended with {summary['end_reason']}; kept, not scored",
+                  file=sys.stderr, flush=True)
+            return
+        self.pending.append((0.0, summary["episode_id"]))
 
     def _on_reward(self, future: Any) -> None:
         eid = self.reward_futures.pop(future)
@@ -170,6 +178,9 @@ class TrainingRun:
         summary = self.summaries.get(eid, {})
         if summary.get("is_success") is not None:
             self.recent_success.append(bool(summary["is_success"]))
+        self._scalars("episode", {"reward": result["reward"], "score": result["score"],
+                                  "oracle_score": summary.get("oracle_score"),
+                                  "success": summary.get("is_success")}, step=len(self.scored))
         self.run.append_metrics("reward", {
             "episode_id": eid, "score": result["score"], "reward": result["reward"],
             "oracle_score": summary.get("oracle_score"), "source": result.get("source"),
@@ -188,6 +199,7 @@ class TrainingRun:
             self.train_future = None
             if metrics.get("updates"):
                 self.run.append_metrics("learner", metrics)
+                self._scalars("learner", metrics, step=self.params_version + int(metrics["updates"]))
                 self.policy_future = self.learner.get_policy.remote()
         if self.policy_future is not None:
             ready, _ = ray.wait([self.policy_future], timeout=0)
@@ -198,6 +210,12 @@ class TrainingRun:
         if self.train_future is None and self.policy_future is None:
             cap = self.config.run.updates_per_episode or None
             self.train_future = self.learner.train.remote(cap)
+
+    def _scalars(self, prefix: str, values: dict, step: int) -> None:
+        """TensorBoard scalars (`tensorboard --logdir <run>/tensorboard`)."""
+        for name, value in values.items():
+            if isinstance(value, bool | int | float) and value is not None:
+                self.tensorboard.add_scalar(f"{prefix}/{name}", float(value), step)
 
     def _progress(self, *, force: bool = False) -> None:
         now = time.time()
@@ -264,6 +282,7 @@ class TrainingRun:
         utilisation = ray.get([a.utilisation.remote() for a in self.env_actors])
         self.run.append_metrics("actors", {"utilisation": utilisation})
         self._progress(force=True)
+        self.tensorboard.close()
 
 
 def train(config: ExperimentConfig, run: RunDir, *, wait_rewards_s: float = 300.0) -> RunDir:

@@ -81,8 +81,10 @@ FRANKA = ArmSpec(
     joint_velocity_limits=(2.175, 2.175, 2.175, 2.175, 2.61, 2.61, 2.61),
     # The research "ready" pose: TCP about (0.307, 0, 0.487), pointing down.
     home_joints=(0.0, -_PI / 4, 0.0, -3 * _PI / 4, 0.0, _PI / 2, _PI / 4),
-    workspace_low=(0.25, -0.35, 0.005),
-    workspace_high=(0.75, 0.35, 0.55),
+    # Reachable with the gripper pointing down everywhere inside (checked on a grid with the IK
+    # and the joint-limit margins); larger boxes reach poses the arm cannot take.
+    workspace_low=(0.30, -0.30, 0.005),
+    workspace_high=(0.65, 0.30, 0.45),
     max_step_translation=0.05,
     max_step_rotation=0.2,
     max_orientation_offset=(0.5, 0.5, _PI / 2),

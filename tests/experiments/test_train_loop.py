@@ -13,6 +13,9 @@ import pytest
 import ray
 
 from configs import get_config
+from experiments.ablate import main as ablate_main
+from experiments.ablate import parse_reward_specs
+from experiments.evaluate import main as evaluate_main
 from experiments.overrides import apply_overrides, config_to_dict
 from experiments.pretrain import ensure_pretrained
 from experiments.rundir import RunDir
@@ -59,7 +62,7 @@ def assert_each_episode_scored_once(run: RunDir, expected: int):
         assert (run.episode_path(eid) / "video.mp4").stat().st_size > 0
 
 
-def test_failures_and_a_killed_reward_actor_lose_nothing_and_resume_continues(base_config, tmp_path):
+def test_failures_and_a_killed_reward_actor_lose_nothing_and_resume_continues(base_config, tmp_path, capsys):
     with FakeVLLM(latency_s=0.4, default_text="The drawer is shut. ANSWER: 2") as server:
         # Injected failures: overloaded, garbage JSON, an answer with no score.
         server.script(Reply(status=503), Reply(body=b"{not json"), Reply(text="I cannot tell."))
@@ -108,6 +111,14 @@ def test_failures_and_a_killed_reward_actor_lose_nothing_and_resume_continues(ba
         assert after["updates"] > before["updates"]
         assert (run.report_dir / "success.png").exists() and (run.report_dir / "agreement.png").exists()
 
+    # `rrl evaluate --json` on the finished run and on its base policy.
+    for extra in ([], ["--base"]):
+        assert evaluate_main([str(run.root), "--episodes", "2", "--json", *extra]) == 0
+        result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert set(result) >= {"success_rate", "ci95", "mean_oracle_score", "episodes"}
+        assert result["episodes"] == 2 and 0.0 <= result["ci95"][0] <= result["success_rate"] <= result["ci95"][1] <= 1.0
+        assert 1.0 <= result["mean_oracle_score"] <= 5.0
+
 
 def test_reward_server_down_at_first_then_up(base_config, tmp_path):
     server = FakeVLLM(default_text="ANSWER: 5")
@@ -144,3 +155,26 @@ def test_a_reward_source_that_cannot_work_stops_the_run_and_keeps_the_episodes(b
     assert run.episode_ids()  # what was recorded stays on disk, unscored and pending
     assert not run.scored()
     assert all(row["score"] is None for row in run.rewards())
+
+
+def test_ablate_trains_each_reward_source_on_the_same_seeds(base_config, tmp_path):
+    out = tmp_path / "ablation"
+    code = ablate_main(["debug", f"run.runs_dir={base_config.run.runs_dir}", "run.episodes=4",
+                        "run.eval_episodes=2", "--rewards", "oracle,noisy_oracle:target_mae=0.9",
+                        "--out", str(out)])
+    assert code == 0
+    results = json.loads((out / "results.json").read_text())
+    assert set(results) == {"oracle", "noisy_oracle_target_mae-0.9"}
+    seeds = [sorted(row["seed"] for row in RunDir(r["run"]).metrics("episode")) for r in results.values()]
+    assert seeds[0] == seeds[1]  # the same episode seeds for every reward source
+    table = (out / "table.md").read_text()
+    assert "noisy_oracle_target_mae-0.9 (simulated)" in table and (out / "success.png").exists()
+
+
+def test_reward_specs_parse_and_refuse_bad_settings():
+    assert parse_reward_specs("oracle, noisy_oracle:target_mae=0.665") == [
+        ("oracle", ["reward.name=oracle"]),
+        ("noisy_oracle_target_mae-0.665", ["reward.name=noisy_oracle", "reward.target_mae=0.665"]),
+    ]
+    with pytest.raises(ValueError, match="key=value"):
+        parse_reward_specs("noisy_oracle:0.665")

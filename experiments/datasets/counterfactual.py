@@ -1,0 +1,227 @@
+"""Counterfactual relabelling: new instructions under which a successful episode earns 1-4.
+
+RoboReward's second negative-augmentation recipe. For a video that completes its task (score 5),
+a language model behind an OpenAI-compatible chat route (vLLM, or any such service; configured
+like the `roboreward` client) proposes one instruction per score 1-4 that the *same* final state
+would earn; a second call per proposal asks the model to score the proposal against the rubric,
+and only proposals whose check gives the intended score are kept.
+
+    relabeller = Relabeller(CounterfactualConfig(base_url="http://127.0.0.1:8000/v1", model="Qwen/Qwen3-8B"))
+    outcome = relabeller.relabel("put the toy on the cloth")
+    kept = [p for p in outcome.proposals if p.kept]
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import json
+import os
+import random
+import re
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from reward_clients import RewardAnswerError, RewardServerError, parse_answer
+from reward_clients.http import (
+    RETRYABLE_STATUS,
+    RetryPolicy,
+    Transport,
+    error_message,
+    parse_retry_after,
+)
+from reward_clients.prompt import ROBOREWARD_PROMPT
+
+__all__ = ["CounterfactualConfig", "Proposal", "RelabelOutcome", "Relabeller", "parse_proposals"]
+
+# The rubric lines of the RoboReward prompt (between its first line and "Task:").
+RUBRIC = "\n".join(ROBOREWARD_PROMPT.splitlines()[1:-1])
+PROPOSE_PROMPT = (
+    "You write training data for a robot reward model. It scores a robot video against an instruction:\n"
+    "{rubric}\n"
+    "A robot was given the instruction below and the video shows it completing it fully (score 5).\n"
+    "For each score 1, 2, 3 and 4, write one different instruction for the same scene such that the same "
+    "video's final state would earn exactly that score for the new instruction (e.g. another target place, "
+    "another object, an extra requirement). Answer with one JSON object and nothing else, like "
+    '{{"1": "...", "2": "...", "3": "...", "4": "..."}}.\n'
+    "Task: {task}"
+)
+CHECK_PROMPT = (
+    "A robot was told: \"{original}\". The video shows it completing that instruction fully.\n"
+    "Judge the same final state against the new instruction below, with this rubric, in the format: ANSWER: <score>\n"
+    "{rubric}\n"
+    "Task: {proposal}"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class CounterfactualConfig:
+    """Settings of the counterfactual relabeller (the `--counterfactual key=value` words)."""
+
+    # The chat model that proposes instructions.
+    model: str = "Qwen/Qwen3-8B"
+    # The model that checks proposals; "" uses `model`.
+    check_model: str = ""
+    # OpenAI-compatible root, ending in /v1.
+    base_url: str = "http://127.0.0.1:8000/v1"
+    # Environment variable holding the API key (sent as a Bearer token when set).
+    api_key_env: str = "VLLM_API_KEY"
+    # Tokens per answer (the proposals are a short JSON object).
+    max_tokens: int = 512
+    # Sampling temperature of the proposals (checks are greedy).
+    temperature: float = 0.7
+    # Seconds to wait for an answer, and for a connection.
+    timeout_s: float = 120.0
+    connect_timeout_s: float = 5.0
+    # Retries after the first request for retryable errors (5xx, 429, timeouts).
+    max_retries: int = 3
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 30.0
+    # Episodes relabelled at once.
+    max_concurrency: int = 4
+    # Extra top-level request keys, e.g. {"chat_template_kwargs": {"enable_thinking": false}}.
+    extra_body: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, str) or not self.model.strip():
+            raise ValueError(f"CounterfactualConfig: model must be a model id, got {self.model!r}")
+        if not isinstance(self.base_url, str) or not self.base_url.startswith(("http://", "https://")):
+            raise ValueError(
+                f"CounterfactualConfig: base_url must start with http:// or https://, got {self.base_url!r}"
+            )
+        object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
+        if not isinstance(self.max_tokens, int) or not 16 <= self.max_tokens <= 32768:
+            raise ValueError(f"CounterfactualConfig: max_tokens must be an int in 16..32768, got {self.max_tokens!r}")
+        if not isinstance(self.temperature, int | float) or not 0 <= self.temperature <= 2:
+            raise ValueError(f"CounterfactualConfig: temperature must be in [0, 2], got {self.temperature!r}")
+        for name in ("timeout_s", "connect_timeout_s"):
+            if not 0 < getattr(self, name) <= 3600:
+                raise ValueError(f"CounterfactualConfig: {name} must be in (0, 3600] s, got {getattr(self, name)!r}")
+        if not isinstance(self.max_concurrency, int) or self.max_concurrency < 1:
+            raise ValueError(f"CounterfactualConfig: max_concurrency must be an int >= 1, got {self.max_concurrency!r}")
+        if not isinstance(self.extra_body, Mapping):
+            raise ValueError(f"CounterfactualConfig: extra_body must be a JSON object, got {self.extra_body!r}")
+        RetryPolicy(max_retries=self.max_retries, backoff_base_s=self.backoff_base_s, backoff_max_s=self.backoff_max_s)
+
+    @property
+    def checker(self) -> str:
+        return self.check_model or self.model
+
+
+@dataclasses.dataclass(frozen=True)
+class Proposal:
+    """One proposed instruction and its check."""
+
+    score: int
+    task: str
+    kept: bool
+    check_score: int | None
+    check_text: str
+
+
+@dataclasses.dataclass(frozen=True)
+class RelabelOutcome:
+    task: str
+    proposals: tuple[Proposal, ...]
+    # Why there are no proposals (an unreadable or failed proposal answer); None otherwise.
+    error: str | None = None
+
+
+def parse_proposals(text: str, original: str) -> dict[int, str]:
+    """{score: instruction} for scores 1-4 from the proposer's answer (a JSON object, possibly in
+    a code fence or after reasoning). Blank, repeated or unchanged instructions are dropped."""
+    match = re.search(r"\{.*\}", text or "", re.DOTALL)
+    if match is None:
+        raise ValueError(f"no JSON object in the proposals: {text[-200:]!r}")
+    data = json.loads(match.group(0))
+    if not isinstance(data, dict):
+        raise ValueError(f"the proposals are not a JSON object: {match.group(0)[:200]!r}")
+    proposals: dict[int, str] = {}
+    seen = {original.strip().lower()}
+    for score in range(1, 5):
+        value = data.get(str(score))
+        if isinstance(value, str) and value.strip() and "\n" not in value.strip() and value.strip().lower() not in seen:
+            proposals[score] = value.strip()
+            seen.add(value.strip().lower())
+    return proposals
+
+
+class Relabeller:
+    """Proposes and checks counterfactual instructions through an OpenAI-compatible chat route."""
+
+    def __init__(self, config: CounterfactualConfig, api_key: str | None = None) -> None:
+        self.config = config
+        self._api_key = api_key if api_key is not None else (os.environ.get(config.api_key_env) or None)
+        self._policy = RetryPolicy(max_retries=config.max_retries, backoff_base_s=config.backoff_base_s,
+                                   backoff_max_s=config.backoff_max_s)
+        self._transport = Transport("counterfactual", config.connect_timeout_s, config.timeout_s, config.base_url)
+        self._rng = random.Random()
+
+    def chat(self, prompt: str, model: str, temperature: float) -> str:
+        """The answer text of one user message; retryable failures are retried, the rest raise."""
+        headers = {"Content-Type": "application/json"}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        body = {**self.config.extra_body, "model": model, "messages": [{"role": "user", "content": prompt}],
+                "temperature": temperature, "max_tokens": self.config.max_tokens}
+        url, data = f"{self.config.base_url}/chat/completions", json.dumps(body).encode()
+        last_error: RewardServerError | None = None
+        for attempt in range(self._policy.max_retries + 1):
+            if attempt:
+                time.sleep(self._policy.delay(attempt, last_error.retry_after_s if last_error else None, self._rng))
+            try:
+                status, reply_headers, payload, raw = self._transport.post_json(url, headers, data)
+            except RewardServerError as error:
+                last_error = error
+                continue
+            if 200 <= status < 300 and isinstance(payload, dict):
+                choices = payload.get("choices") or [{}]
+                content = (choices[0].get("message") or {}).get("content") if isinstance(choices[0], dict) else None
+                if isinstance(content, str):
+                    return content
+            retryable = status in RETRYABLE_STATUS or status >= 500 or 200 <= status < 300
+            last_error = RewardServerError(
+                f"counterfactual: HTTP {status} from {url}: {error_message(payload, raw)}", status=status,
+                retryable=retryable, retry_after_s=parse_retry_after(reply_headers.get("Retry-After")),
+            )
+            if not retryable:
+                raise last_error
+        raise RewardServerError(f"counterfactual: no answer after {self._policy.max_retries + 1} attempts: "
+                                f"{last_error}") from last_error
+
+    def relabel(self, task: str) -> RelabelOutcome:
+        """Proposals for a task whose video scores 5, each checked by a second call."""
+        prompt = PROPOSE_PROMPT.format(rubric=RUBRIC, task=task)
+        try:
+            proposed = parse_proposals(self.chat(prompt, self.config.model, self.config.temperature), task)
+        except ValueError as error:  # json.JSONDecodeError is a ValueError
+            return RelabelOutcome(task, (), f"unreadable proposals: {error}")
+        checked = []
+        for score, instruction in sorted(proposed.items()):
+            text = self.chat(CHECK_PROMPT.format(original=task, rubric=RUBRIC, proposal=instruction),
+                             self.config.checker, 0.0)
+            try:
+                check = parse_answer(text)
+            except RewardAnswerError:
+                check = None
+            checked.append(Proposal(score, instruction, check == score, check, text))
+        return RelabelOutcome(task, tuple(checked))
+
+    def relabel_many(self, tasks: Sequence[str]) -> list[RelabelOutcome]:
+        """`relabel` for each task, `max_concurrency` at a time; results in input order. A server
+        that stays unreachable fails the task's outcome, not the whole batch."""
+        def one(task: str) -> RelabelOutcome:
+            try:
+                return self.relabel(task)
+            except RewardServerError as error:
+                if error.status is not None and not error.retryable:
+                    raise  # a wrong URL, model or key: stop and say so
+                return RelabelOutcome(task, (), str(error))
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=self.config.max_concurrency,
+                                                   thread_name_prefix="counterfactual") as pool:
+            return list(pool.map(one, tasks))
+
+    def close(self) -> None:
+        self._transport.close()

@@ -49,12 +49,17 @@ def encode_mp4(
         stream = container.add_stream("libx264", rate=rate)
         stream.width, stream.height = width, height
         stream.pix_fmt = "yuv420p"
-        # Single-threaded, no B-frame lookahead randomness: identical bytes for identical input.
-        stream.options = {"crf": str(crf), "preset": "veryfast", "threads": "1"}
+        # Identical bytes for identical frames (the reward cache keys on them): one thread, and
+        # no macroblock-tree rate control, whose lookahead over the end of a short clip made
+        # repeated encodes of the same frames differ (seen on 4-frame clips).
+        stream.options = {"crf": str(crf), "preset": "veryfast", "threads": "1",
+                          "x264-params": "mbtree=0"}
         stream.codec_context.thread_count = 1
-        for image in frames:
+        for index, image in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
             frame = frame.reformat(width=width, height=height, format="yuv420p")
+            frame.pts = index  # explicit timestamps: the rate control reads frame durations
+            frame.time_base = Fraction(1) / rate
             for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode():

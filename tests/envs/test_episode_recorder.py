@@ -120,6 +120,14 @@ def test_video_encoding_is_h264_deterministic_and_resizable():
         encode_mp4(frames[:0], fps=2)
 
 
+def test_repeated_encodes_of_a_short_decoded_clip_are_byte_identical():
+    # A re-encoded 4-frame clip is what reward clients send and what their cache keys on.
+    rng = np.random.default_rng(3)
+    smooth = np.clip(rng.integers(60, 200, (1, 32, 32, 3)) + np.arange(4)[:, None, None, None] * 4, 0, 255)
+    clip, _ = decode_mp4(encode_mp4(smooth.astype(np.uint8), fps=2))
+    assert len({encode_mp4(clip, fps=2.0, size=(32, 32)) for _ in range(150)}) == 1
+
+
 def test_subsample_always_keeps_the_last_frame():
     np.testing.assert_array_equal(subsample_indices(5, 10), np.arange(5))
     picked = subsample_indices(41, 8)

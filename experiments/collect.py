@@ -20,7 +20,15 @@ from agents.replay import make_obs
 from configs.experiment import EnvConfig
 from envs.sim.experts import make_expert
 
-__all__ = ["ChunkFn", "make_recorder", "collect_episode", "policy_chunks", "expert_chunks", "obs_dim_of"]
+__all__ = [
+    "ChunkFn",
+    "make_recorder",
+    "collect_episode",
+    "policy_chunks",
+    "expert_chunks",
+    "expert_episode",
+    "obs_dim_of",
+]
 
 ChunkFn = Callable[[dict], tuple[np.ndarray, np.ndarray | None]]
 
@@ -82,3 +90,9 @@ def expert_chunks(recorder: envs.EpisodeRecorder, noise: float, seed: int):
         return expert.act(obs)[None], None
 
     return choose, expert.reset
+
+
+def expert_episode(recorder: envs.EpisodeRecorder, noise: float, seed: int) -> envs.Episode:
+    """One scripted-expert episode on scene `seed` (the expert's noise is seeded alike)."""
+    choose, reset = expert_chunks(recorder, noise, seed)
+    return collect_episode(recorder, choose, seed, reset=reset)

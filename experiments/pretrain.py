@@ -27,7 +27,7 @@ from agents.pretrain import pretrain_diffusion
 from agents.replay import make_obs
 from configs import get_config
 from configs.experiment import ExperimentConfig
-from experiments.collect import collect_episode, expert_chunks, make_recorder
+from experiments.collect import expert_episode, make_recorder
 from experiments.overrides import apply_overrides
 
 __all__ = ["pretrained_dir", "ensure_pretrained", "load_demos", "main"]
@@ -57,9 +57,7 @@ def _record_demos(config: ExperimentConfig, directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     successes = 0
     for index in range(config.pretrain.demo_episodes):
-        seed = config.pretrain.seed + index
-        choose, reset = expert_chunks(recorder, config.pretrain.demo_noise, seed)
-        episode = collect_episode(recorder, choose, seed, reset=reset)
+        episode = expert_episode(recorder, config.pretrain.demo_noise, config.pretrain.seed + index)
         episode.save(directory / f"demo-{index:04d}")
         successes += bool(episode.is_success)
     recorder.close()

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import envs
-from envs.sim.experts import make_expert
+from experiments.collect import expert_episode
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -47,16 +47,9 @@ def main(argv: list[str]) -> int:
         args.robot, args.task, cameras=(args.camera,), image_size=(args.image_size, args.image_size)
     )
     recorder = envs.EpisodeRecorder(env, camera=args.camera, fps=args.fps)
-    expert = make_expert(env, noise=args.noise, seed=args.seed)
     successes = 0
     for index in range(args.episodes):
-        obs, _ = recorder.reset(seed=args.seed + index)
-        expert.reset()
-        done = False
-        while not done:
-            obs, _, terminated, truncated, _ = recorder.step(expert.act(obs))
-            done = terminated or truncated
-        episode = recorder.last_episode
+        episode = expert_episode(recorder, args.noise, args.seed + index)
         path = episode.save(out / "episodes" / episode.episode_id)
         successes += bool(episode.is_success)
         print(

@@ -163,6 +163,13 @@ class RunDir:
             {"episode_id": episode_id, "score": int(score), "labeller": labeller, "time": time.time()},
         )
 
+    def retract_label(self, episode_id: str, labeller: str = "web") -> None:
+        """Appends an undo row: the episode's earlier label is no longer in force."""
+        _append_jsonl(
+            self.root / "labels.jsonl",
+            {"episode_id": episode_id, "score": None, "labeller": labeller, "time": time.time(), "undo": True},
+        )
+
     def labels(self) -> list[dict[str, Any]]:
         return list(_read_jsonl(self.root / "labels.jsonl"))
 

@@ -1,9 +1,10 @@
 """End-effector delta control for the sim twins: 7-D action -> joint and finger servo targets.
 
-The target pose accumulates the (scaled, clipped) deltas, and damped-least-squares IK runs from
-the previous joint target on a scratch MjData, so the joint targets form a smooth trajectory that
-does not depend on how closely the servos track. Limits come from robots.specs, the same table the
-real drivers' safety layer uses, so a policy sees the same clipping in sim and on the robot.
+The target pose accumulates the deltas after the real robot's safety layer has scaled and clipped
+them (robots.safety.clip_delta, with the limits of robots.specs), so a policy sees the same clipping
+in sim and on the robot. Damped-least-squares IK then runs from the previous joint target on a
+scratch MjData, so the joint targets form a smooth trajectory that does not depend on how closely
+the servos track.
 """
 
 from __future__ import annotations
@@ -13,28 +14,11 @@ import dataclasses
 import mujoco
 import numpy as np
 
+from robots.safety import clip_delta
 from robots.specs import ArmSpec
+from robots.transforms import matrix_to_rpy, rpy_to_matrix
 
-__all__ = ["EndEffectorController", "ControlFlags", "euler_to_matrix"]
-
-
-def euler_to_matrix(roll: float, pitch: float, yaw: float) -> np.ndarray:
-    """World-frame rotation Rz(yaw) @ Ry(pitch) @ Rx(roll)."""
-    cr, sr, cp, sp, cy, sy = (
-        np.cos(roll),
-        np.sin(roll),
-        np.cos(pitch),
-        np.sin(pitch),
-        np.cos(yaw),
-        np.sin(yaw),
-    )
-    return np.array(
-        [
-            [cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr],
-            [sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr],
-            [-sp, cp * sr, cp * cr],
-        ]
-    )
+__all__ = ["EndEffectorController", "ControlFlags"]
 
 
 @dataclasses.dataclass
@@ -92,13 +76,8 @@ class EndEffectorController:
     def reset(self, q: np.ndarray | None = None) -> None:
         self.q_target = self.q_home.copy() if q is None else np.asarray(q, float).copy()
         self.target_pos, rotation = self.forward_kinematics(self.q_target)
-        self.target_rpy = self._rpy_offset(rotation)
-
-    def _rpy_offset(self, rotation: np.ndarray) -> np.ndarray:
-        """(roll, pitch, yaw) of `rotation` relative to the nominal gripper-down orientation."""
-        r = rotation @ self.nominal_rotation.T
-        pitch = -np.arcsin(np.clip(r[2, 0], -1.0, 1.0))
-        return np.array([np.arctan2(r[2, 1], r[2, 2]), pitch, np.arctan2(r[1, 0], r[0, 0])])
+        # (roll, pitch, yaw) of the pose relative to the nominal gripper-down orientation.
+        self.target_rpy = matrix_to_rpy(rotation @ self.nominal_rotation.T)
 
     def gripper_target(self, command: float) -> float:
         """Per-finger slide position for an absolute gripper command in [-1, 1] (+1 = open)."""
@@ -107,16 +86,13 @@ class EndEffectorController:
 
     def command(self, action: np.ndarray) -> tuple[np.ndarray, float, ControlFlags]:
         """Updates the target pose by `action`; returns joint targets, finger target, flags."""
-        flags = ControlFlags()
-        spec = self.spec
-        wanted = self.target_pos + action[:3] * spec.max_step_translation
-        self.target_pos = spec.clip_to_workspace(wanted)
-        flags.workspace_clipped = bool(np.any(np.abs(wanted - self.target_pos) > 1e-9))
-        wanted_rpy = self.target_rpy + action[3:6] * spec.max_step_rotation
-        limit = np.asarray(spec.max_orientation_offset)
-        self.target_rpy = np.clip(wanted_rpy, -limit, limit)
-        flags.orientation_clipped = bool(np.any(np.abs(wanted_rpy - self.target_rpy) > 1e-9))
-        target_rot = euler_to_matrix(*self.target_rpy) @ self.nominal_rotation
+        target, events = clip_delta(self.spec, self.target_pos, self.target_rpy, action)
+        if target.refused:  # the env checks shape and NaN first; this is the last line of defence
+            raise ValueError(f"controller: {events[0].message}")
+        kinds = {event.kind for event in events}
+        flags = ControlFlags(workspace_clipped="workspace" in kinds, orientation_clipped="orientation" in kinds)
+        self.target_pos, self.target_rpy = target.position, target.rpy_offset
+        target_rot = rpy_to_matrix(self.target_rpy) @ self.nominal_rotation
 
         q = self._solve_ik(self.q_target, self.target_pos, target_rot)
         step = np.clip(q - self.q_target, -self.max_dq, self.max_dq)

@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
-from envs.episode import to_jsonable
 from experiments.dashboard.runview import RunView
 from reward_clients.human import HumanConfig, current_labels
 
@@ -211,23 +209,10 @@ class LabelDesk:
                     f"({'recorded in rewards.jsonl' if used is not None else f'labels count after {window + 1:g} s'}); "
                     "it can no longer be undone"
                 )
-            _append_line(self.view.root / "labels.jsonl", {
-                "episode_id": episode_id, "score": None, "labeller": labeller, "time": time.time(),
-                "undo": True,
-            })
+            self.view.run.retract_label(episode_id, labeller)
         with self._lock:
             self._release_page(page)
             self._leases[episode_id] = (page, time.time() + self.lease_s)
         return {"episode": self._item(episode_id), "undone": existing}
 
 
-def _append_line(path: os.PathLike, row: dict[str, Any]) -> None:
-    """One O_APPEND write of one line, then fsync: the run directory's append protocol
-    (experiments/rundir.py), for the retraction rows RunDir.append_label cannot write."""
-    line = (json.dumps(to_jsonable(row), separators=(",", ":")) + "\n").encode()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, line)
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import envs
 from envs.episode import Episode
-from envs.sim.experts import make_expert
+from experiments.collect import expert_episode
 from experiments.datasets.layout import DatasetRow
 from experiments.datasets.runs import run_rows
 from reward_clients.media import VideoSpec, make_clip
@@ -47,14 +47,7 @@ def sim_items(
         for index in range(episodes):
             episode_seed, noise = seed + index, noises[index % len(noises)]
             current["id"] = f"sim-{episode_seed:06d}"
-            expert = make_expert(env, noise=noise, seed=episode_seed)
-            obs, _ = recorder.reset(seed=episode_seed)
-            expert.reset()
-            done = False
-            while not done:
-                obs, _, terminated, truncated, _ = recorder.step(expert.act(obs))
-                done = terminated or truncated
-            episode = recorder.last_episode
+            episode = expert_episode(recorder, noise, episode_seed)
             extra = {
                 "source": "sim", "robot": robot, "task_name": task, "seed": episode_seed, "noise": noise,
                 "episode_id": episode.episode_id, "labeller": "oracle", "is_success": episode.is_success,

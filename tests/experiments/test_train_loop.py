@@ -53,6 +53,23 @@ def new_run(config, tmp_path, name="run"):
     return run
 
 
+def start_in_background(config, run):
+    """A TrainingRun whose loop runs in a thread, so a test can break things while it runs."""
+    diffusion_params, obs_dim, _ = ensure_pretrained(config)
+    training = TrainingRun(config, run)
+    training.start(diffusion_params, obs_dim, [])
+    loop = threading.Thread(target=training.loop, kwargs={"wait_rewards_s": 120})
+    loop.start()
+    return training, loop
+
+
+def wait_for(condition, timeout_s=120.0):
+    deadline = time.time() + timeout_s
+    while not condition():
+        assert time.time() < deadline, "timed out waiting for the run"
+        time.sleep(0.05)
+
+
 def assert_each_episode_scored_once(run: RunDir, expected: int):
     episodes = run.episode_ids()
     assert len(episodes) == expected
@@ -68,15 +85,9 @@ def test_failures_and_a_killed_reward_actor_lose_nothing_and_resume_continues(ba
         server.script(Reply(status=503), Reply(body=b"{not json"), Reply(text="I cannot tell."))
         config = with_reward(base_config, server.base_url)
         run = new_run(config, tmp_path)
-        diffusion_params, obs_dim, _ = ensure_pretrained(config)
-        training = TrainingRun(config, run)
-        training.start(diffusion_params, obs_dim, [])
-        loop = threading.Thread(target=training.loop, kwargs={"wait_rewards_s": 120})
-        loop.start()
+        training, loop = start_in_background(config, run)
         # Kill the reward actor while it is scoring; Ray restarts it, the loop retries.
-        deadline = time.time() + 120
-        while not training.reward_futures and time.time() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: training.reward_futures)
         ray.kill(training.reward_actor, no_restart=False)
         loop.join(timeout=300)
         assert not loop.is_alive()
@@ -127,14 +138,8 @@ def test_reward_server_down_at_first_then_up(base_config, tmp_path):
     server.stop()  # nothing listens there now: connection refused
     config = with_reward(base_config, f"http://127.0.0.1:{port}/v1", connect_timeout_s=1)
     run = new_run(config, tmp_path)
-    diffusion_params, obs_dim, _ = ensure_pretrained(config)
-    training = TrainingRun(config, run)
-    training.start(diffusion_params, obs_dim, [])
-    loop = threading.Thread(target=training.loop, kwargs={"wait_rewards_s": 120})
-    loop.start()
-    deadline = time.time() + 120
-    while not any(row["score"] is None for row in run.rewards()) and time.time() < deadline:
-        time.sleep(0.05)
+    training, loop = start_in_background(config, run)
+    wait_for(lambda: any(row["score"] is None for row in run.rewards()))
     revived = FakeVLLM(default_text="ANSWER: 5", port=port)
     with revived:
         loop.join(timeout=300)

@@ -128,6 +128,10 @@ class SACConfig:
     # value to [0, 1]; clipping the critic target there stops the overestimation feedback that
     # otherwise sends Q far above any reward when the actor chases critic errors.
     target_range: tuple[float, float] | None = None
+    # "td": the usual bootstrapped target. "mc": the episode's discounted Monte-Carlo return,
+    # gamma ** steps_to_end * terminal reward, with no bootstrapping, so the critic cannot feed
+    # on its own overestimates; suited to one reward per episode over a short horizon.
+    critic_target: str = "td"
 
     def __post_init__(self) -> None:
         _dims("SACConfig", "hidden_dims", self.hidden_dims)
@@ -135,6 +139,8 @@ class SACConfig:
             len(self.target_range) == 2 and self.target_range[0] < self.target_range[1]
         ):
             raise ValueError(f"SACConfig: target_range must be (low, high) with low < high, got {self.target_range!r}")
+        if self.critic_target not in ("td", "mc"):
+            raise ValueError(f"SACConfig: critic_target must be 'td' or 'mc', got {self.critic_target!r}")
         _positive(
             "SACConfig",
             actor_lr=self.actor_lr,

@@ -37,9 +37,7 @@ def _na_target(parts: SACParts, policy: DiffusionPolicy, params: dict, mb: dict,
     next_action = policy.sample_flat(params["diffusion"], mb["next_obs"], next_noise)
     next_q = jnp.min(parts.q_values(params, "target_critic", mb["next_obs"], next_action), axis=0)
     target = mb["reward"] + parts.config.discount * mb["discount"] * jax.lax.stop_gradient(next_q)
-    if parts.config.target_range is not None:
-        target = jnp.clip(target, *parts.config.target_range)
-    return target
+    return parts.finish_target(target, mb)
 
 
 def _distill_inputs(

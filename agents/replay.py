@@ -55,6 +55,7 @@ class Transitions:
     discount: np.ndarray  # (K,) float32 in {0, 1}
     episode_return: float  # the terminal reward of this episode
     frames: np.ndarray | None = None  # (K + 1, H, W, 3) uint8 at the decision steps and the end
+    steps_to_end: np.ndarray | None = None  # (K,) decisions after this one (K - 1 - k)
 
     def __len__(self) -> int:
         return len(self.reward)
@@ -120,6 +121,7 @@ def episode_to_transitions(
         reward=rewards,
         discount=discount,
         episode_return=float(reward),
+        steps_to_end=np.arange(k - 1, -1, -1, dtype=np.float32),
         frames=frames,
     )
 
@@ -148,6 +150,7 @@ class ReplayBuffer:
         self._reward = np.zeros((capacity,), np.float32)
         self._discount = np.zeros((capacity,), np.float32)
         self._return = np.zeros((capacity,), np.float32)
+        self._to_end = np.zeros((capacity,), np.float32)
         self._start = self._size = 0
         self._episodes: collections.deque[int] = collections.deque()
         self.frame_capacity = 0
@@ -198,6 +201,7 @@ class ReplayBuffer:
         self._obs[slots], self._next_obs[slots] = tr.obs, tr.next_obs
         self._agent_action[slots], self._reward[slots] = tr.agent_action, tr.reward
         self._discount[slots], self._return[slots] = tr.discount, tr.episode_return
+        self._to_end[slots] = np.arange(k - 1, -1, -1) if tr.steps_to_end is None else tr.steps_to_end
         if uses_frames:
             fslots = (self._frame_start + self._frame_size + np.arange(k + 1)) % self.frame_capacity
             self.frames[fslots] = tr.frames
@@ -224,6 +228,7 @@ class ReplayBuffer:
             "reward": self._reward[idx],
             "discount": self._discount[idx],
             "episode_return": self._return[idx],
+            "steps_to_end": self._to_end[idx],
         }
 
     def sample(self, rng: np.random.Generator, shape: tuple[int, ...]) -> dict:

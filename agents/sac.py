@@ -91,6 +91,13 @@ class SACParts:
         if self.config.backup_entropy:
             next_q = next_q - jnp.exp(params["log_alpha"]) * next_logp
         target = mb["reward"] + self.config.discount * mb["discount"] * next_q
+        return self.finish_target(target, mb)
+
+    def finish_target(self, td_target: jax.Array, mb: dict) -> jax.Array:
+        """The configured critic target (TD or Monte-Carlo), clipped to the known return range."""
+        target = td_target
+        if self.config.critic_target == "mc":
+            target = self.config.discount ** mb["steps_to_end"] * mb["episode_return"]
         if self.config.target_range is not None:
             target = jnp.clip(target, *self.config.target_range)
         return target

@@ -6,6 +6,7 @@ A batch is a dict of arrays with a leading (n, B) shape, n minibatches of B tran
   reward          float (n, B): terminal reward on an episode's last decision, else 0
   discount        float (n, B): 0 where the episode truly ended, 1 where it bootstraps
   episode_return  float (n, B): the terminal reward of the episode the transition belongs to
+  steps_to_end    float (n, B): decisions after this one in its episode (0 on the last)
 """
 
 from __future__ import annotations

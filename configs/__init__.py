@@ -44,12 +44,16 @@ def _named(robot: str, task: str, agent: str) -> ExperimentConfig:
     base = AgentConfig()
     # One reward at the end of each episode, judging its final state: nothing follows the last
     # transition, so it is not bootstrapped even when the episode ended on the time limit.
-    replay = dataclasses.replace(base.replay, bootstrap_time_limit=False)
+    replay = dataclasses.replace(base.replay, bootstrap_time_limit=False, utd_ratio=2.0)
+    # The critic regresses on each episode's discounted return, bounded to the reward's range:
+    # with bootstrapped targets the actor chased critic overestimates in the 28-D noise space
+    # (Q rose far above any reward) and success did not improve (see the README's figures).
+    sac = dataclasses.replace(base.sac, critic_target="mc", target_range=(0.0, 1.0), temperature_lr=1e-3)
     return ExperimentConfig(
         name=f"{robot}_{task}_{agent}",
         agent_kind=_AGENTS[agent],
         env=EnvConfig(robot=robot, task=task),
-        agent=dataclasses.replace(base, replay=replay),
+        agent=dataclasses.replace(base, replay=replay, sac=sac),
         pretrain=PretrainConfig(demo_noise=_DEMO_NOISE[task]),
     )
 

@@ -285,8 +285,18 @@ class TrainingRun:
         self.tensorboard.close()
 
 
+def check_runnable(config: ExperimentConfig) -> None:
+    """Refuses, before anything starts, what cannot work inside Ray actors."""
+    if config.reward.name == "human" and not config.reward.settings.get("web"):
+        raise ValueError(
+            "the human reward in `rrl train` is given on the web page: add reward.web=true and "
+            "open `rrl dashboard --run <run-dir>` (a Ray actor has no terminal to ask on)"
+        )
+
+
 def train(config: ExperimentConfig, run: RunDir, *, wait_rewards_s: float = 300.0) -> RunDir:
     """Runs (or resumes) the experiment in `run`; returns the run directory."""
+    check_runnable(config)
     init_ray(config.run.ray_address)  # before JAX starts threads in this process
     diffusion_params, obs_dim, pretrained = ensure_pretrained(config)
     demos = load_demos(pretrained / "demos") if config.agent_kind == "sac" else []
@@ -327,6 +337,7 @@ def main(argv: list[str]) -> int:
             if not args.config:
                 parser.error("name a config (rrl train --list) or --resume a run directory")
             config = apply_overrides(get_config(args.config), args.overrides)
+            check_runnable(config)
             stamp = time.strftime("%Y%m%d-%H%M%S")
             run = RunDir(args.run_dir or Path(config.run.runs_dir) / f"{config.name}-{stamp}").create()
             run.write_config(config_to_dict(config))
@@ -334,6 +345,7 @@ def main(argv: list[str]) -> int:
             from dataclasses import replace
 
             config = replace(config, run=replace(config.run, ray_address=args.address))
+        check_runnable(config)
     except (ValueError, FileNotFoundError) as error:
         print(f"rrl train: {error}", file=sys.stderr)
         return 2

@@ -127,3 +127,14 @@ def test_buffer_rejects_wrong_shapes_and_empty_sampling():
     obs, actions, _ = _episode(8, obs_dim=4)
     with pytest.raises(ValueError, match="expected obs"):
         buffer.add(episode_to_transitions(obs, actions, 1.0, chunk_len=4, terminal=True))
+
+
+def test_steps_to_end_count_the_decisions_left_in_the_episode():
+    obs, actions, _ = _episode(10)
+    tr = episode_to_transitions(obs, actions, 0.5, chunk_len=4, terminal=False)
+    np.testing.assert_array_equal(tr.steps_to_end, [2, 1, 0])
+    buffer = ReplayBuffer(capacity=8, obs_dim=3, action_size=28)
+    buffer.add(tr)
+    batch = buffer.gather(np.arange(3))
+    np.testing.assert_array_equal(batch["steps_to_end"], [2, 1, 0])
+    np.testing.assert_array_equal(batch["episode_return"], [0.5, 0.5, 0.5])

@@ -73,3 +73,19 @@ def test_bc_weights_filter_or_weight_by_episode_return():
     assert bc_weights(returns, "none", config) is None
     with pytest.raises(ValueError, match="weighting"):
         bc_weights(returns, "best", config)
+
+
+def test_critic_targets_td_or_monte_carlo_clipped_to_the_return_range():
+    from agents.agent import make_agent
+    from agents.config import AgentConfig
+
+    batch = {"steps_to_end": jnp.array([0.0, 1.0, 3.0]), "episode_return": jnp.array([1.0, 0.5, 1.0])}
+    base = AgentConfig.debug()
+    mc = dataclasses.replace(base.sac, critic_target="mc", discount=0.9)
+    parts = make_agent("dsrl_sac", OBS_DIM, dataclasses.replace(base, sac=mc)).parts
+    np.testing.assert_allclose(parts.finish_target(jnp.full(3, 7.0), batch), [1.0, 0.45, 0.729], rtol=1e-6)
+    clipped = dataclasses.replace(base.sac, target_range=(0.0, 1.0))
+    parts = make_agent("dsrl_sac", OBS_DIM, dataclasses.replace(base, sac=clipped)).parts
+    np.testing.assert_allclose(parts.finish_target(jnp.array([-0.5, 0.3, 7.0]), batch), [0.0, 0.3, 1.0])
+    with pytest.raises(ValueError, match="critic_target"):
+        dataclasses.replace(base.sac, critic_target="lambda")

@@ -75,3 +75,12 @@ def test_mapping_settings_take_json():
     assert config.reward.settings["extra_body"] == {"mm_processor_kwargs": {"fps": 2}}
     with pytest.raises(ValueError, match="extra_body"):
         apply_overrides(config, ["reward.extra_body=[1, 2]"])
+
+
+def test_train_refuses_a_terminal_human_reward_before_starting(tmp_path, capsys):
+    from experiments.train import main as train_main
+
+    code = train_main(["debug", "reward.name=human", f"run.runs_dir={tmp_path}"])
+    assert code == 2
+    assert "reward.web=true" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # refused before a run directory was made

@@ -132,13 +132,20 @@ class RunConfig:
     ray_address: str = ""  # "" = start a local Ray; else an existing cluster ("auto", "host:6379")
     learner_gpus: float = 0.0  # GPUs for the learner actor (0 = CPU)
     eval_episodes: int = 20  # episodes per `rrl evaluate` / final evaluation
+    # Most episodes collected beyond those the newest params have learned from; 0 = no limit.
+    # A robot is slow enough that the learner keeps up; a sim twin steps far faster, and without
+    # a limit it would spend the whole run on stale params. With a limit, actors idle while the
+    # learner (and the reward source) catch up, so keep 0 for real robots.
+    max_learner_lag: int = 0
 
     def __post_init__(self) -> None:
         for name in ("episodes", "env_actors", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"RunConfig: {name} must be >= 1, got {getattr(self, name)}")
-        if self.updates_per_episode < 0 or self.eval_episodes < 0 or self.learner_gpus < 0:
-            raise ValueError("RunConfig: updates_per_episode, eval_episodes, learner_gpus must be >= 0")
+        if min(self.updates_per_episode, self.eval_episodes, self.learner_gpus, self.max_learner_lag) < 0:
+            raise ValueError(
+                "RunConfig: updates_per_episode, eval_episodes, learner_gpus, max_learner_lag must be >= 0"
+            )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -77,6 +77,10 @@ class TrainingRun:
         self.params_version = -1
         self.policy_future = None
         self.train_future = None
+        # Episodes the learner had been given when the running training call / the newest
+        # published params started (for run.max_learner_lag).
+        self.training_covers = 0
+        self.params_cover = 0
         self.last_progress = 0.0
         self.recent_success: deque[bool] = deque(maxlen=20)
         self.tensorboard = SummaryWriter(str(run.root / "tensorboard"))
@@ -117,8 +121,12 @@ class TrainingRun:
     def _collected(self) -> int:
         return self.next_episode_index
 
+    def _learner_too_far_behind(self) -> bool:
+        lag_limit = self.config.run.max_learner_lag
+        return bool(lag_limit) and self.next_episode_index - self.params_cover >= lag_limit
+
     def _launch_episodes(self) -> None:
-        if self.run.paused():
+        if self.run.paused() or self._learner_too_far_behind():
             return
         busy = set(self.episode_futures.values())
         for index, actor in enumerate(self.env_actors):
@@ -201,14 +209,18 @@ class TrainingRun:
                 self.run.append_metrics("learner", metrics)
                 self._scalars("learner", metrics, step=self.params_version + int(metrics["updates"]))
                 self.policy_future = self.learner.get_policy.remote()
+            else:
+                self.params_cover = max(self.params_cover, self.training_covers)  # nothing owed
         if self.policy_future is not None:
             ready, _ = ray.wait([self.policy_future], timeout=0)
             if ready:
                 params, version = ray.get(self.policy_future)
                 self.params_ref, self.params_version = ray.put(params), version
+                self.params_cover = self.training_covers
                 self.policy_future = None
         if self.train_future is None and self.policy_future is None:
             cap = self.config.run.updates_per_episode or None
+            self.training_covers = len(self.learned)
             self.train_future = self.learner.train.remote(cap)
 
     def _scalars(self, prefix: str, values: dict, step: int) -> None:

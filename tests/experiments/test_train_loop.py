@@ -183,3 +183,16 @@ def test_reward_specs_parse_and_refuse_bad_settings():
     ]
     with pytest.raises(ValueError, match="key=value"):
         parse_reward_specs("noisy_oracle:0.665")
+
+
+def test_pacing_collection_to_the_learner_finishes_every_episode(base_config, tmp_path):
+    config = apply_overrides(base_config, ["run.max_learner_lag=2"])
+    run = new_run(config, tmp_path)
+    training, loop = start_in_background(config, run)
+    lags = []
+    while loop.is_alive():  # the driver never hands out an episode beyond the allowed lag
+        lags.append(training.next_episode_index - training.params_cover)
+        time.sleep(0.01)
+    training.shutdown()
+    assert max(lags) <= 2
+    assert_each_episode_scored_once(run, expected=6)

@@ -1,6 +1,6 @@
 """`RealEnv`: a real arm, RealSense cameras and a task, behind the same gymnasium interface as SimEnv.
 
-    env = envs.make("franka", "pick_place", backend="real", ip="172.16.0.2",
+    env = envs.make("franka", "pick_place", backend="real", ip="<robot-ip>",
                     cameras={"front": "123622270136"}, scene_reset="prompt")
     recorder = envs.EpisodeRecorder(env, camera="front", fps=5)
     obs, info = recorder.reset()

@@ -1,6 +1,6 @@
 """Franka Panda / FR3 through franky-control (the optional `franka` extra).
 
-    with FrankaArm("172.16.0.2", relative_dynamics_factor=0.2) as arm:
+    with FrankaArm("<robot-ip>", relative_dynamics_factor=0.2) as arm:
         arm.home()
         arm.move_delta([0.0, 0.0, -0.02])
         arm.set_gripper(0.0)                    # grasp with `grasp_force_n`

@@ -12,7 +12,6 @@ checkout; it binds 127.0.0.1 and contacts nothing else.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import statistics
 import sys
@@ -25,6 +24,7 @@ import numpy as np
 
 import reward_clients
 from envs.episode import Episode
+from experiments.benchtools import load_fake_servers
 
 TARGET_CLIENT_MS = 50.0
 TARGET_MANY_S = 5.0
@@ -98,20 +98,8 @@ def client_cost(reps: int) -> list[dict[str, Any]]:
     return rows
 
 
-def _load_servers():
-    """Imports the fake servers from the source tree's tests/fixtures."""
-    path = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "reward_servers.py"
-    if not path.is_file():
-        raise FileNotFoundError(f"bench reward: needs a source checkout with {path}")
-    spec = importlib.util.spec_from_file_location("rrl_bench_reward_servers", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def score_many_time(episodes: int, concurrency: int, latency_s: float) -> dict[str, Any]:
-    servers = _load_servers()
+    servers = load_fake_servers()
     batch = [scene_episode(f"bench-{i}", f"task {i}") for i in range(episodes)]
     answers = {f"task {i}": f"ANSWER: {1 + i % 5}" for i in range(episodes)}
     with servers.FakeVLLM(answers=answers, latency_s=latency_s) as server:

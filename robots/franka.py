@@ -66,8 +66,7 @@ def import_franky():
 def probe_fci(ip: str, timeout_s: float) -> None:
     """Raises ArmConnectionError unless something accepts TCP on ip:1337 within timeout_s."""
     try:
-        with socket.create_connection((ip, FCI_PORT), timeout=timeout_s):
-            pass
+        socket.create_connection((ip, FCI_PORT), timeout=timeout_s).close()
     except OSError as e:
         raise ArmConnectionError(
             f"franka: no robot answers at {ip}:{FCI_PORT} within {timeout_s:.1f} s ({e}); "

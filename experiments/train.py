@@ -126,10 +126,12 @@ class TrainingRun:
         return bool(lag_limit) and self.next_episode_index - self.params_cover >= lag_limit
 
     def _launch_episodes(self) -> None:
-        if self.run.paused() or self._learner_too_far_behind():
+        if self.run.paused():
             return
         busy = set(self.episode_futures.values())
         for index, actor in enumerate(self.env_actors):
+            if self._learner_too_far_behind():
+                return
             if index in busy or self._collected() >= self.config.run.episodes:
                 continue
             future = actor.run_episode.remote(self.params_ref, self.params_version, self.next_episode_index)

@@ -62,8 +62,12 @@ def _policy(run: RunDir, *, base: bool):
     return config, agent, learner.get_variables(["policy"])[0], True
 
 
-def evaluate_run(run_dir: Path, episodes: int, *, base: bool = False, seed: int = 0) -> dict:
-    """Runs `episodes` fresh episodes; returns success_rate, ci95, mean_oracle_score, episodes."""
+def evaluate_run(run_dir: Path, episodes: int, *, base: bool = False, seed: int = 0, draws: int = 1) -> dict:
+    """Runs `episodes` fresh scenes, each `draws` times with other policy noise; returns
+    success_rate, ci95, mean_oracle_score, episodes (scenes x draws) and, with draws > 1,
+    `steerable_scenes`: the share of scenes where at least one draw succeeded. Noise-space RL
+    (DSRL) can only choose among what the base policy can do, so that share bounds what it can
+    reach on these scenes."""
     run = RunDir(run_dir)
     run.check()
     config, agent, params, deterministic = _policy(run, base=base)
@@ -72,17 +76,24 @@ def evaluate_run(run_dir: Path, episodes: int, *, base: bool = False, seed: int 
         raise ValueError(f"evaluate: the env gives {obs_dim_of(recorder)}-D observations, "
                          f"the policy expects {agent.obs_dim}")
     key = jax.random.key(seed)
-    successes, scores = 0, []
+    outcomes = np.zeros((episodes, draws), bool)
+    scores = []
     for index in range(episodes):
-        chunks = policy_chunks(agent, params, jax.random.fold_in(key, index), deterministic=deterministic)
-        episode = collect_episode(recorder, chunks, EVAL_SEED_OFFSET + seed * 10_000 + index)
-        successes += bool(episode.is_success)
-        scores.append(episode.oracle_score)
+        for draw in range(draws):
+            chunk_key = jax.random.fold_in(jax.random.fold_in(key, index), draw)
+            chunks = policy_chunks(agent, params, chunk_key, deterministic=deterministic and draws == 1)
+            episode = collect_episode(recorder, chunks, EVAL_SEED_OFFSET + seed * 10_000 + index)
+            outcomes[index, draw] = bool(episode.is_success)
+            scores.append(episode.oracle_score)
     recorder.close()
-    low, high = wilson_interval(successes, episodes)
-    return {"success_rate": successes / episodes if episodes else 0.0, "ci95": [low, high],
-            "mean_oracle_score": float(np.mean(scores)) if scores else None, "episodes": episodes,
-            "policy": "base" if base else config.agent_kind, "run": str(run.root)}
+    successes, total = int(outcomes.sum()), outcomes.size
+    low, high = wilson_interval(successes, total)
+    result = {"success_rate": successes / total if total else 0.0, "ci95": [low, high],
+              "mean_oracle_score": float(np.mean(scores)) if scores else None, "episodes": total,
+              "policy": "base" if base else config.agent_kind, "run": str(run.root)}
+    if draws > 1:
+        result["steerable_scenes"] = float(outcomes.any(axis=1).mean())
+    return result
 
 
 def main(argv: list[str]) -> int:
@@ -92,15 +103,18 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--base", action="store_true", help="evaluate the pretrained base policy")
     parser.add_argument("--seed", type=int, default=0, help="picks the evaluation seeds")
+    parser.add_argument("--draws", type=int, default=1,
+                        help="runs per scene with other policy noise (>1 also reports the share "
+                             "of scenes where any draw succeeded: what DSRL can at best reach)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
-    if args.episodes < 1:
-        parser.error(f"--episodes must be >= 1, got {args.episodes}")
+    if args.episodes < 1 or args.draws < 1:
+        parser.error(f"--episodes and --draws must be >= 1, got {args.episodes} and {args.draws}")
     run_dir = args.run
     if run_dir.name == CHECKPOINT_NAME and run_dir.parent.name == "checkpoints":
         run_dir = run_dir.parent.parent
     try:
-        result = evaluate_run(run_dir, args.episodes, base=args.base, seed=args.seed)
+        result = evaluate_run(run_dir, args.episodes, base=args.base, seed=args.seed, draws=args.draws)
     except (FileNotFoundError, ValueError) as error:
         print(f"rrl evaluate: {error}", file=sys.stderr)
         return 2
@@ -111,4 +125,6 @@ def main(argv: list[str]) -> int:
         print(f"{result['policy']} policy: success {result['success_rate']:.0%} "
               f"(95% CI {low:.0%}-{high:.0%}) over {result['episodes']} episodes; "
               f"mean oracle score {result['mean_oracle_score']:.2f}")
+        if "steerable_scenes" in result:
+            print(f"scenes where at least one of {args.draws} draws succeeded: {result['steerable_scenes']:.0%}")
     return 0

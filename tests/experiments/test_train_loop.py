@@ -123,6 +123,10 @@ def test_failures_and_a_killed_reward_actor_lose_nothing_and_resume_continues(ba
         assert (run.report_dir / "success.png").exists() and (run.report_dir / "agreement.png").exists()
 
     # `rrl evaluate --json` on the finished run and on its base policy.
+    assert evaluate_main([str(run.root), "--episodes", "2", "--draws", "2", "--base", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["episodes"] == 4 and 0.0 <= result["steerable_scenes"] <= 1.0
+    assert result["steerable_scenes"] >= result["success_rate"]  # any-success share >= mean
     for extra in ([], ["--base"]):
         assert evaluate_main([str(run.root), "--episodes", "2", "--json", *extra]) == 0
         result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

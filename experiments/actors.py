@@ -142,8 +142,6 @@ class LearnerActor:
         self.learner = make_learner(self.config.agent_kind, obs_dim, self.config.agent,
                                     diffusion_params=diffusion_params,
                                     obs_stats=diffusion_params["obs_stats"])
-        self.steps_s = 0.0
-        self.updates = 0
 
     def add_episode(self, episode_id: str, reward: float, *, count: bool = True) -> int:
         data = load_for_learner(self.run_root / "episodes" / episode_id)
@@ -162,8 +160,6 @@ class LearnerActor:
         for _ in range(n):
             metrics = self.learner.step()
         elapsed = time.perf_counter() - start
-        self.steps_s += elapsed
-        self.updates += n
         metrics = {k: float(v) for k, v in metrics.items()}
         metrics.update(updates=n, updates_per_s=n / elapsed if n and elapsed > 0 else 0.0)
         return metrics

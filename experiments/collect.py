@@ -10,6 +10,7 @@ is what DSRL's replay buffer learns from.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import jax
@@ -70,7 +71,7 @@ def collect_episode(
 
 def policy_chunks(agent, params, key: jax.Array, *, deterministic: bool = False) -> ChunkFn:
     """Chunk function of a learned agent; each call folds a fresh counter into `key`."""
-    counter = iter(range(1 << 30))
+    counter = itertools.count()
 
     def choose(obs: dict) -> tuple[np.ndarray, np.ndarray | None]:
         vector = make_obs(obs["proprio"], obs.get("state"))

@@ -81,6 +81,14 @@ def _tuple(x) -> tuple[float, ...]:
     return tuple(float(v) for v in np.ravel(x))
 
 
+def _clip(wanted, low, high, events: list[SafetyEvent], kind: str, message: str) -> np.ndarray:
+    """`wanted` clipped to [low, high]; appends an event of `kind` when that changed it."""
+    clipped = np.clip(wanted, low, high)
+    if np.any(np.abs(clipped - wanted) > 1e-12):
+        events.append(SafetyEvent(kind, message, _tuple(wanted), _tuple(clipped)))
+    return clipped
+
+
 def clip_delta(
     spec: ArmSpec, current_pos, current_rpy_offset, action
 ) -> tuple[SafeTarget, list[SafetyEvent]]:
@@ -100,38 +108,17 @@ def clip_delta(
             SafetyEvent("action_clipped", "action clipped to [-1, 1]", _tuple(raw), _tuple(act))
         )
 
-    wanted = pos + act[:3] * spec.max_step_translation
-    target = np.clip(wanted, spec.workspace_low, spec.workspace_high)
-    if np.any(target != wanted):
-        events.append(
-            SafetyEvent(
-                "workspace", "position clipped to the workspace box", _tuple(wanted), _tuple(target)
-            )
-        )
     step = spec.max_step_translation
-    stepped = np.clip(target, pos - step, pos + step)
-    if np.any(np.abs(stepped - target) > 1e-12):
-        events.append(
-            SafetyEvent("step", "position kept within one step", _tuple(target), _tuple(stepped))
-        )
+    target = _clip(pos + act[:3] * step, spec.workspace_low, spec.workspace_high, events,
+                   "workspace", "position clipped to the workspace box")
+    stepped = _clip(target, pos - step, pos + step, events, "step", "position kept within one step")
 
     limit = np.asarray(spec.max_orientation_offset, float)
-    wanted_rpy = rpy + act[3:6] * spec.max_step_rotation
-    target_rpy = np.clip(wanted_rpy, -limit, limit)
-    if np.any(target_rpy != wanted_rpy):
-        events.append(
-            SafetyEvent(
-                "orientation", "orientation offset clipped", _tuple(wanted_rpy), _tuple(target_rpy)
-            )
-        )
     rstep = spec.max_step_rotation
-    stepped_rpy = np.clip(target_rpy, rpy - rstep, rpy + rstep)
-    if np.any(np.abs(stepped_rpy - target_rpy) > 1e-12):
-        events.append(
-            SafetyEvent(
-                "step", "orientation kept within one step", _tuple(target_rpy), _tuple(stepped_rpy)
-            )
-        )
+    target_rpy = _clip(rpy + act[3:6] * rstep, -limit, limit, events,
+                       "orientation", "orientation offset clipped")
+    stepped_rpy = _clip(target_rpy, rpy - rstep, rpy + rstep, events,
+                        "step", "orientation kept within one step")
 
     gripper = float((act[6] + 1.0) / 2.0)
     return SafeTarget(stepped, stepped_rpy, gripper), events

@@ -30,6 +30,8 @@ __all__ = [
     "franka_fk",
     "franka_ik",
     "FRANKA_F_T_EE",
+    "FRANKA_DH",
+    "FRANKA_FLANGE_D",
 ]
 
 # R_down per robot: base-frame rotation of the end-effector frame when the gripper points down.
@@ -104,7 +106,7 @@ def offset_from_rotation(robot: str, rotation: np.ndarray) -> np.ndarray:
 
 
 # Modified DH (Craig): (a_{i-1}, d_i, alpha_{i-1}) per joint, then the flange.
-_FRANKA_DH = (
+FRANKA_DH = (
     (0.0, 0.333, 0.0),
     (0.0, 0.0, -math.pi / 2),
     (0.0, 0.316, math.pi / 2),
@@ -113,7 +115,7 @@ _FRANKA_DH = (
     (0.0, 0.0, math.pi / 2),
     (0.088, 0.0, math.pi / 2),
 )
-_FRANKA_FLANGE_D = 0.107
+FRANKA_FLANGE_D = 0.107
 # Flange -> tool centre point of the Franka Hand: -pi/4 about z, 0.1034 m along z.
 FRANKA_F_T_EE = np.array(
     [
@@ -140,9 +142,9 @@ def _dh(a: float, d: float, alpha: float, theta: float) -> np.ndarray:
 def franka_fk(q, f_t_ee: np.ndarray = FRANKA_F_T_EE) -> np.ndarray:
     """4x4 base -> end-effector transform for joint angles `q` (7,)."""
     t = np.eye(4)
-    for (a, d, alpha), theta in zip(_FRANKA_DH, q, strict=True):
+    for (a, d, alpha), theta in zip(FRANKA_DH, q, strict=True):
         t = t @ _dh(a, d, alpha, float(theta))
-    return t @ _dh(0.0, _FRANKA_FLANGE_D, 0.0, 0.0) @ f_t_ee
+    return t @ _dh(0.0, FRANKA_FLANGE_D, 0.0, 0.0) @ f_t_ee
 
 
 def _pose_error(current: np.ndarray, target: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from robots.specs import FRANKA, WIDOWX, ArmSpec
+from robots.transforms import FRANKA_DH, FRANKA_FLANGE_D
 
 __all__ = ["arm_xml", "scene_xml"]
 
@@ -47,17 +48,9 @@ def _joint(index: int, spec: ArmSpec, axis: str = "0 0 1") -> str:
     return f'<joint name="joint{index}" axis="{axis}" range="{lo} {hi}" class="arm"/>'
 
 
-# Franka modified DH rows (a_{i-1}, d_i, alpha_{i-1}); the last row is the flange.
-_FRANKA_DH = (
-    (0.0, 0.333, 0.0),
-    (0.0, 0.0, -math.pi / 2),
-    (0.0, 0.316, math.pi / 2),
-    (0.0825, 0.0, math.pi / 2),
-    (-0.0825, 0.384, -math.pi / 2),
-    (0.0, 0.0, math.pi / 2),
-    (0.088, 0.0, math.pi / 2),
-    (0.0, 0.107, 0.0),
-)
+# Franka's modified DH rows (a_{i-1}, d_i, alpha_{i-1}), the same table the real driver's
+# kinematics use, then the flange.
+_FRANKA_DH = (*FRANKA_DH, (0.0, FRANKA_FLANGE_D, 0.0))
 _FRANKA_MASSES = (2.791, 2.542, 2.251, 2.204, 2.286, 1.353, 0.360)
 
 

@@ -200,3 +200,15 @@ def test_pacing_collection_to_the_learner_finishes_every_episode(base_config, tm
     training.shutdown()
     assert max(lags) <= 2
     assert_each_episode_scored_once(run, expected=6)
+
+
+def test_a_faulted_episode_is_kept_and_marked_but_never_sent_for_scoring(base_config, tmp_path):
+    run = new_run(base_config, tmp_path)
+    training = TrainingRun(base_config, run)
+    for eid, end_reason in (("ep-fault", "camera_lost"), ("ep-normal", "time_limit")):
+        summary = {"episode_id": eid, "actor": 0, "episode_index": 0, "end_reason": end_reason}
+        future = ray.put(summary)
+        training.episode_futures[future] = 0
+        training._on_episode(future)
+    assert [eid for _, eid in training.pending] == ["ep-normal"]
+    assert [row["end_reason"] for row in run.metrics("episode")] == ["camera_lost", "time_limit"]

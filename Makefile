@@ -29,7 +29,7 @@ $(VENV)/.installed: setup.py | system-deps
 
 # A short DSRL run in sim with the oracle reward; it prints where its plots are.
 run: setup
-	$(BIN)/rrl train widowx_pick_place_dsrl run.episodes=40 run.max_learner_lag=4
+	$(BIN)/rrl train widowx_pick_place_dsrl run.episodes=40
 
 lint: setup
 	$(BIN)/ruff check .

@@ -109,6 +109,7 @@ class PretrainConfig:
 
     demo_episodes: int = 50  # scripted-expert episodes recorded as demonstrations
     demo_noise: float = 0.3  # expert action noise: imperfect demos give an imperfect base policy
+    successful_only: bool = False  # keep only successful expert attempts (as a teleoperator would)
     checkpoint: str = ""  # base-policy checkpoint to start from; "" = runs/pretrained/<config>
     seed: int = 1000  # seeds of the demonstration episodes (distinct from the run's)
 

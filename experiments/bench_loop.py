@@ -36,7 +36,8 @@ def main(argv: list[str]) -> int:
     servers = load_fake_servers()
     with tempfile.TemporaryDirectory() as tmp, servers.FakeVLLM(latency_s=args.latency_s) as server:
         config = apply_overrides(get_config(args.config), [
-            f"run.runs_dir={tmp}", f"run.episodes={args.episodes}", "run.env_actors=2",
+            # No pacing: the figure is how much of the time actors step when nothing holds them.
+            f"run.runs_dir={tmp}", f"run.episodes={args.episodes}", "run.env_actors=2", "run.max_learner_lag=0",
             "reward.name=roboreward", f"reward.base_url={server.base_url}",
             "reward.model=teetone/RoboReward-8B", "reward.max_concurrency=8",
         ])

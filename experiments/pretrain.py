@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import fcntl
 import hashlib
 import json
 import shutil
@@ -27,6 +28,7 @@ from agents.pretrain import pretrain_diffusion
 from agents.replay import make_obs
 from configs import get_config
 from configs.experiment import ExperimentConfig
+from envs.sim.env import STATE_FIELDS
 from experiments.collect import expert_episode, make_recorder
 from experiments.overrides import apply_overrides
 
@@ -38,7 +40,9 @@ def pretrained_dir(config: ExperimentConfig) -> Path:
         return Path(config.pretrain.checkpoint)
     # Runs that differ only in what pretraining does not see share one base policy.
     settings = {"env": dataclasses.asdict(config.env), "pretrain": dataclasses.asdict(config.pretrain),
-                "diffusion": dataclasses.asdict(config.agent.diffusion), "seed": config.agent.seed}
+                "diffusion": dataclasses.asdict(config.agent.diffusion), "seed": config.agent.seed,
+                # A new observation layout must not reuse a policy fitted to the old one.
+                "state_fields": STATE_FIELDS[config.env.task]}
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
     return Path(config.run.runs_dir) / "pretrained" / f"{config.env.robot}_{config.env.task}-{digest}"
 
@@ -53,21 +57,45 @@ def load_demos(directory: Path) -> list[tuple]:
 
 
 def _record_demos(config: ExperimentConfig, directory: Path) -> None:
+    settings = config.pretrain
     recorder = make_recorder(config.env)
     directory.mkdir(parents=True, exist_ok=True)
-    successes = 0
-    for index in range(config.pretrain.demo_episodes):
-        episode = expert_episode(recorder, config.pretrain.demo_noise, config.pretrain.seed + index)
-        episode.save(directory / f"demo-{index:04d}")
+    kept = attempts = successes = 0
+    # With successful_only, failed attempts are discarded, as an operator discards a botched
+    # teleoperated demonstration; the cap stops a hopeless expert noise from looping forever.
+    max_attempts = settings.demo_episodes * (10 if settings.successful_only else 1)
+    while kept < settings.demo_episodes and attempts < max_attempts:
+        episode = expert_episode(recorder, settings.demo_noise, settings.seed + attempts)
+        attempts += 1
         successes += bool(episode.is_success)
+        if settings.successful_only and not episode.is_success:
+            continue
+        episode.save(directory / f"demo-{kept:04d}")
+        kept += 1
     recorder.close()
-    print(f"pretrain: recorded {config.pretrain.demo_episodes} demonstrations "
-          f"({successes} successful) in {directory}", flush=True)
+    if kept < settings.demo_episodes:
+        raise RuntimeError(
+            f"pretrain: only {kept} of {attempts} expert attempts at demo_noise={settings.demo_noise} "
+            f"succeeded, short of demo_episodes={settings.demo_episodes}; lower pretrain.demo_noise "
+            "or set pretrain.successful_only=false"
+        )
+    print(f"pretrain: recorded {kept} demonstrations in {directory} ({successes} of {attempts} "
+          f"expert attempts successful{', failures discarded' if settings.successful_only else ''})",
+          flush=True)
 
 
 def ensure_pretrained(config: ExperimentConfig, *, force: bool = False) -> tuple[dict, int, Path]:
     """Loads (or first makes) the base policy: (diffusion params, obs_dim, checkpoint folder)."""
     folder = pretrained_dir(config)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    # Two runs of one config started together (an ablation, two terminals) would otherwise both
+    # record into the same folder; the second waits, then loads what the first made.
+    with open(folder.parent / f"{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _load_or_make(config, folder, force=force)
+
+
+def _load_or_make(config: ExperimentConfig, folder: Path, *, force: bool) -> tuple[dict, int, Path]:
     checkpoint = folder / "diffusion"
     if checkpoint.exists() and not force:
         params, _, obs_dim = load_diffusion(checkpoint)

@@ -80,9 +80,13 @@ class EndEffectorController:
         self.target_rpy = matrix_to_rpy(rotation @ self.nominal_rotation.T)
 
     def gripper_target(self, command: float) -> float:
-        """Per-finger slide position for an absolute gripper command in [-1, 1] (+1 = open)."""
+        """Per-finger slide position for a gripper command in [-1, 1]: >= 0 opens, < 0 closes.
+
+        Binary like the real drivers (the WidowX's grasp/release, the Franka's default
+        `gripper_threshold`), so a policy meets the same gripper in sim as on the robot.
+        """
         lo, hi = self.finger_range
-        return float(lo + (np.clip(command, -1.0, 1.0) + 1.0) / 2.0 * (hi - lo))
+        return float(hi if command >= 0.0 else lo)
 
     def command(self, action: np.ndarray) -> tuple[np.ndarray, float, ControlFlags]:
         """Updates the target pose by `action`; returns joint targets, finger target, flags."""

@@ -32,7 +32,7 @@ def test_recorder_keeps_the_reward_camera_at_the_given_rate(recorded_episode):
     assert len(episode.frames) == steps // 2 + 1  # 5 fps of 10 Hz, plus the first observation
     assert np.array_equal(episode.frames[-1], last_obs["images"]["front"])  # final state kept
     assert episode.actions.shape == (steps, 7)
-    assert episode.proprio.shape == (steps + 1, 14) and episode.states.shape == (steps + 1, 10)
+    assert episode.proprio.shape == (steps + 1, 14) and episode.states.shape == (steps + 1, 16)
     assert episode.oracle_score == info["progress_score"] == 5 and episode.is_success
     assert episode.robot == "widowx" and episode.task_name == "pick_place"
     assert episode.task == info["task"] and episode.fps == 5 and episode.seed == 0

@@ -50,12 +50,17 @@ def test_observation_layout_matches_design():
     obs, info = env.reset(seed=0)
     assert "images" not in obs
     assert obs["proprio"].dtype == np.float32 and obs["proprio"].shape == (8 + 7,)
-    assert obs["state"].dtype == np.float32 and obs["state"].shape == (10,)
+    assert obs["state"].dtype == np.float32 and obs["state"].shape == (16,)
+    # object pose (7), cloth (3), then object - TCP and cloth - object
+    state, tcp = obs["state"], obs["proprio"][:3]
+    np.testing.assert_allclose(state[10:13], state[:3] - tcp, atol=1e-6)
+    np.testing.assert_allclose(state[13:16], state[7:10] - state[:3], atol=1e-6)
     assert info["task"].startswith("put the ") and info["task"].endswith(" on the cloth")
     assert info["progress_score"] == 1 and info["is_success"] is False
     drawer = envs.make("widowx", "open_drawer", cameras=())
     obs, info = drawer.reset(seed=0)
-    assert obs["proprio"].shape == (8 + 6,) and obs["state"].shape == (4,)
+    assert obs["proprio"].shape == (8 + 6,) and obs["state"].shape == (7,)
+    np.testing.assert_allclose(obs["state"][4:7], obs["state"][1:4] - obs["proprio"][:3], atol=1e-6)
     assert info["task"] == "open the drawer"
 
 

@@ -25,8 +25,8 @@ import jax.numpy as jnp
 
 from agents.diffusion import DiffusionPolicy
 from agents.networks import split_named
-from agents.sac import SACParts, scan_critic_updates
-from agents.state import AgentState, first_minibatch, last_minibatch
+from agents.sac import SACParts, make_actor_critic_update
+from agents.state import AgentState, first_minibatch
 
 __all__ = ["make_dsrl_na_critic_loss", "make_dsrl_na_update"]
 
@@ -72,18 +72,7 @@ def make_dsrl_na_update(
     def q_fn(params: dict, obs: dict, noise: jax.Array) -> jax.Array:
         return jnp.mean(parts.q_values(params, "noise_critic", obs, noise), axis=0)
 
-    def update(state: AgentState, batch: dict, key: jax.Array) -> tuple[AgentState, dict]:
-        keys = split_named(key, ("critic", "actor"))
-        params, opt_state, metrics = scan_critic_updates(
-            parts, critic_step, state, batch, keys["critic"]
-        )
-        params, opt_state, actor_metrics = parts.actor_and_temperature_step(
-            params, opt_state, last_minibatch(batch)["obs"], keys["actor"], q_fn
-        )
-        new_state = state.replace(params=params, opt_state=opt_state, step=state.step + 1)
-        return new_state, {**metrics, **actor_metrics}
-
-    return update
+    return make_actor_critic_update(parts, critic_step, q_fn)
 
 
 def make_dsrl_na_critic_loss(

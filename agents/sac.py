@@ -22,7 +22,7 @@ from agents.config import EncoderConfig, SACConfig
 from agents.networks import Critic, ObsStats, TanhGaussianActor, split_named, tanh_gaussian_sample
 from agents.state import AgentState, apply_grads, first_minibatch, last_minibatch, polyak
 
-__all__ = ["SACParts", "make_sac_critic_loss", "make_sac_update"]
+__all__ = ["SACParts", "make_actor_critic_update", "make_sac_critic_loss", "make_sac_update"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -180,6 +180,28 @@ def scan_critic_updates(
     return params, opt_state, jax.tree.map(jnp.mean, metrics)
 
 
+def make_actor_critic_update(
+    parts: SACParts,
+    critic_step: Callable[[dict, dict, dict, jax.Array], tuple[dict, dict, dict[str, jax.Array]]],
+    q_fn: Callable[[dict, dict, jax.Array], jax.Array],
+) -> Callable[[AgentState, dict, jax.Array], tuple[AgentState, dict]]:
+    """`update(state, batch, key)`: `critic_step` on each minibatch, then one actor and
+    temperature step against `q_fn` on the last one. SAC and DSRL-NA differ only in those two."""
+
+    def update(state: AgentState, batch: dict, key: jax.Array) -> tuple[AgentState, dict]:
+        keys = split_named(key, ("critic", "actor"))
+        params, opt_state, metrics = scan_critic_updates(
+            parts, critic_step, state, batch, keys["critic"]
+        )
+        params, opt_state, actor_metrics = parts.actor_and_temperature_step(
+            params, opt_state, last_minibatch(batch)["obs"], keys["actor"], q_fn
+        )
+        new_state = state.replace(params=params, opt_state=opt_state, step=state.step + 1)
+        return new_state, {**metrics, **actor_metrics}
+
+    return update
+
+
 def make_sac_update(
     parts: SACParts,
 ) -> Callable[[AgentState, dict, jax.Array], tuple[AgentState, dict]]:
@@ -195,19 +217,7 @@ def make_sac_update(
     def q_fn(params: dict, obs: dict, action: jax.Array) -> jax.Array:
         return jnp.mean(parts.q_values(params, "critic", obs, action), axis=0)
 
-    def update(state: AgentState, batch: dict, key: jax.Array) -> tuple[AgentState, dict]:
-        keys = split_named(key, ("critic", "actor"))
-        params, opt_state, metrics = scan_critic_updates(
-            parts, critic_step, state, batch, keys["critic"]
-        )
-        mb = last_minibatch(batch)
-        params, opt_state, actor_metrics = parts.actor_and_temperature_step(
-            params, opt_state, mb["obs"], keys["actor"], q_fn
-        )
-        new_state = state.replace(params=params, opt_state=opt_state, step=state.step + 1)
-        return new_state, {**metrics, **actor_metrics}
-
-    return update
+    return make_actor_critic_update(parts, critic_step, q_fn)
 
 
 def make_sac_critic_loss(parts: SACParts) -> Callable[[AgentState, dict, jax.Array], jax.Array]:

@@ -27,6 +27,7 @@ from robots.cameras import (
     RealSenseCamera,
     parse_camera_specs,
 )
+from robots.specs import ARM_SPECS
 
 __all__ = ["main"]
 
@@ -37,7 +38,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--robot", choices=("franka", "widowx"), help="the arm to check (optional)")
+    parser.add_argument("--robot", choices=tuple(ARM_SPECS), help="the arm to check (optional)")
     parser.add_argument("--ip", help="the Franka's FCI address (required with --robot franka)")
     parser.add_argument("--cameras", default="", help="[name=]serial-or-recording, comma-separated")
     parser.add_argument("--width", type=int, default=640)

@@ -52,3 +52,12 @@ def test_pretrained_dir_depends_on_what_pretraining_sees(tmp_path):
     other = apply_overrides(config, ["pretrain.successful_only=true"])
     assert pretrained_dir(config) == pretrained_dir(same)
     assert pretrained_dir(config) != pretrained_dir(other)
+
+
+def test_a_new_observation_layout_gets_a_new_pretrained_dir(tmp_path, monkeypatch):
+    import experiments.pretrain as pretrain
+
+    config = _demo_config(tmp_path)
+    before = pretrained_dir(config)
+    monkeypatch.setitem(pretrain.STATE_FIELDS, config.env.task, ("drawer_opening",))
+    assert pretrained_dir(config) != before

@@ -29,6 +29,7 @@ from agents.replay import make_obs
 from configs import get_config
 from configs.experiment import ExperimentConfig
 from envs.sim.env import STATE_FIELDS
+from envs.sim.experts import EXPERT_VERSION
 from experiments.collect import expert_episode, make_recorder
 from experiments.overrides import apply_overrides
 
@@ -41,8 +42,8 @@ def pretrained_dir(config: ExperimentConfig) -> Path:
     # Runs that differ only in what pretraining does not see share one base policy.
     settings = {"env": dataclasses.asdict(config.env), "pretrain": dataclasses.asdict(config.pretrain),
                 "diffusion": dataclasses.asdict(config.agent.diffusion), "seed": config.agent.seed,
-                # A new observation layout must not reuse a policy fitted to the old one.
-                "state_fields": STATE_FIELDS[config.env.task]}
+                # A new observation layout or expert must not reuse a policy fitted to the old.
+                "state_fields": STATE_FIELDS[config.env.task], "expert_version": EXPERT_VERSION}
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
     return Path(config.run.runs_dir) / "pretrained" / f"{config.env.robot}_{config.env.task}-{digest}"
 

@@ -18,15 +18,20 @@ import numpy as np
 
 from envs.sim.models import CLOTH_THICKNESS, HANDLE_STANDOFF, OBJECT_HALF
 
-__all__ = ["PickPlaceExpert", "OpenDrawerExpert", "make_expert"]
+__all__ = ["PickPlaceExpert", "OpenDrawerExpert", "make_expert", "EXPERT_VERSION"]
 
 OPEN, CLOSED = 1.0, -1.0
+# Part of the pretrained folder's hash (experiments.pretrain): bump it when a change here alters
+# what the experts demonstrate, so that runs record fresh demos instead of reusing old ones.
+EXPERT_VERSION = 2
 
 
 class _Expert(abc.ABC):
     # Fraction of the remaining distance commanded per step: below 1 so the target does not run
     # ahead of a servo that is still catching up.
     GAIN = 0.8
+    # Steps a phase with a tolerance lasts at most (None: until the hand is within it).
+    PHASE_TIMEOUT: int | None = None
 
     def __init__(self, env, noise: float = 0.0, seed: int | None = None):
         if noise < 0:
@@ -57,14 +62,16 @@ class _Expert(abc.ABC):
         """The next action for observation `obs` (uses the privileged `state`)."""
 
     def _run(self, script, tcp: np.ndarray) -> np.ndarray:
-        """Advances through `script` rows (goal, gripper, tolerance or None, wait steps)."""
+        """Advances through `script` rows (goal, gripper, tolerance or None, wait steps): a row
+        with a tolerance ends when the hand is within it or after PHASE_TIMEOUT steps, if set."""
         goal, gripper, tolerance, wait = script[self.phase]
-        if tolerance is not None and np.linalg.norm(goal - tcp) < tolerance:
-            self.phase += 1
-        elif tolerance is None:
-            self.wait += 1
-            if self.wait >= wait:
+        self.wait += 1
+        if tolerance is not None:
+            timed_out = self.PHASE_TIMEOUT is not None and self.wait > self.PHASE_TIMEOUT
+            if np.linalg.norm(goal - tcp) < tolerance or timed_out:
                 self.phase, self.wait = self.phase + 1, 0
+        elif self.wait >= wait:
+            self.phase, self.wait = self.phase + 1, 0
         self.phase = min(self.phase, len(script) - 1)
         goal, gripper, _, _ = script[self.phase]
         return self._toward(tcp, goal, gripper)
@@ -74,6 +81,12 @@ class PickPlaceExpert(_Expert):
     """Above the object, down, grasp, lift, carry over the cloth, lower, release, retreat."""
 
     LIFT_Z = 0.12
+    # A noisy hand seldom lands within the grasp and release tolerances; an operator then closes
+    # or opens the gripper when the hand is near enough rather than hovering on. Without this the
+    # noisy demos hovered for many steps before each grasp and release, and the cloned policy's
+    # zero-noise output hovered too, never grasping or releasing. (The drawer keeps lining up:
+    # its fingers must go into a narrow gap behind the handle.)
+    PHASE_TIMEOUT = 5
 
     def act(self, obs: dict) -> np.ndarray:
         tcp = obs["proprio"][:3].astype(np.float64)

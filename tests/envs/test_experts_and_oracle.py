@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import envs
-from envs.sim.experts import make_expert
+from envs.sim.experts import PickPlaceExpert, make_expert
 from envs.tasks import DrawerState, PickPlaceState, open_drawer_score, pick_place_score
 
 ALL_ENVS = [
@@ -42,6 +42,25 @@ def test_noise_knob_lowers_success():
     noisy = make_expert(env, noise=0.5, seed=0)
     success = np.mean([run_expert(env, noisy, seed)[1]["is_success"] for seed in range(10)])
     assert success < 0.9
+
+
+def test_noisy_expert_grasps_on_time_instead_of_hovering():
+    # At noise 0.3 the hand seldom lands within the 8 mm grasp tolerance; without the phase
+    # timeout the expert hovered up to 37 steps before closing, and cloned policies hovered too.
+    env = envs.make("widowx", "pick_place", cameras=())
+    first_close = []
+    for seed in range(10):
+        expert = make_expert(env, noise=0.3, seed=seed)
+        obs, _ = env.reset(seed=seed)
+        expert.reset()
+        for step in range(40):
+            action = expert.act(obs)
+            if action[6] < 0:
+                first_close.append(step)
+                break
+            obs, *_ = env.step(action)
+    # Two phases with a tolerance (above the object, down to it) come before the grasp.
+    assert len(first_close) == 10 and max(first_close) <= 2 * (PickPlaceExpert.PHASE_TIMEOUT + 1)
 
 
 @pytest.mark.parametrize(("robot", "task"), ALL_ENVS)

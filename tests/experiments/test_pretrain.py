@@ -61,3 +61,12 @@ def test_a_new_observation_layout_gets_a_new_pretrained_dir(tmp_path, monkeypatc
     before = pretrained_dir(config)
     monkeypatch.setitem(pretrain.STATE_FIELDS, config.env.task, ("drawer_opening",))
     assert pretrained_dir(config) != before
+
+
+def test_a_new_expert_version_gets_a_new_pretrained_dir(tmp_path, monkeypatch):
+    import experiments.pretrain as pretrain
+
+    config = _demo_config(tmp_path)
+    before = pretrained_dir(config)
+    monkeypatch.setattr(pretrain, "EXPERT_VERSION", pretrain.EXPERT_VERSION + 1)
+    assert pretrained_dir(config) != before

@@ -15,7 +15,6 @@ import argparse
 import dataclasses
 import json
 import sys
-import time
 from pathlib import Path
 
 import matplotlib
@@ -30,7 +29,7 @@ from experiments.evaluate import evaluate_run  # noqa: E402
 from experiments.overrides import apply_overrides, config_to_dict  # noqa: E402
 from experiments.pretrain import pretrained_dir  # noqa: E402
 from experiments.report import moving_mean, scored_rows  # noqa: E402
-from experiments.rundir import RunDir  # noqa: E402
+from experiments.rundir import RunDir, fresh_dir  # noqa: E402
 from experiments.train import train  # noqa: E402
 
 __all__ = ["parse_reward_specs", "main"]
@@ -69,7 +68,7 @@ def main(argv: list[str]) -> int:
     except ValueError as error:
         print(f"rrl ablate: {error}", file=sys.stderr)
         return 2
-    out = args.out or Path(base.run.runs_dir) / f"ablate-{base.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out = args.out or fresh_dir(Path(base.run.runs_dir), f"ablate-{base.name}")
     results = {}
     fig, ax = plt.subplots(figsize=(7, 4))
     # One base policy for every source: pretrained where the base config keeps it.

@@ -21,6 +21,7 @@ line being written; readers skip a torn last line.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -61,6 +62,23 @@ def _write_json_atomic(path: Path, value: Any) -> None:
     partial = path.with_suffix(path.suffix + ".partial")
     partial.write_text(json.dumps(to_jsonable(value), indent=1))
     os.replace(partial, path)
+
+
+def fresh_dir(parent: Path, name: str) -> Path:
+    """Makes and returns a new folder `parent/<name>-<time>`, with -2, -3, ... added if that is
+    taken: mkdir fails on an existing folder, so two runs started in the same second (an
+    ablation and a training run, two terminals) never share one and overwrite each other."""
+    parent = Path(parent)
+    parent.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for attempt in itertools.count(1):
+        path = parent / (f"{name}-{stamp}" if attempt == 1 else f"{name}-{stamp}-{attempt}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return path
+    raise AssertionError("unreachable")
 
 
 class RunDir:

@@ -29,7 +29,7 @@ from configs.experiment import ExperimentConfig
 from experiments.actors import remote_actor_classes
 from experiments.overrides import apply_overrides, config_from_json, config_to_dict
 from experiments.pretrain import ensure_pretrained, load_demos
-from experiments.rundir import RunDir
+from experiments.rundir import RunDir, fresh_dir
 
 __all__ = ["TrainingRun", "RewardSourceError", "init_ray", "train", "main"]
 
@@ -352,8 +352,7 @@ def main(argv: list[str]) -> int:
                 parser.error("name a config (rrl train --list) or --resume a run directory")
             config = apply_overrides(get_config(args.config), args.overrides)
             check_runnable(config)
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            run = RunDir(args.run_dir or Path(config.run.runs_dir) / f"{config.name}-{stamp}").create()
+            run = RunDir(args.run_dir or fresh_dir(Path(config.run.runs_dir), config.name)).create()
             run.write_config(config_to_dict(config))
         if args.address is not None:
             from dataclasses import replace

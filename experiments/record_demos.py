@@ -22,6 +22,7 @@ from pathlib import Path
 import gymnasium
 
 import envs
+from experiments.rundir import fresh_dir
 from robots.cameras import parse_camera_specs
 from robots.teleop import make_teleop
 
@@ -114,10 +115,7 @@ def record_one(recorder, ender: EndOnRequest, device, args) -> str:
 
 def main(argv: list[str], stream=None) -> int:
     args = parse_args(argv)
-    out = (
-        args.out
-        or Path("runs") / f"demos-{args.robot}-{args.task}-{time.strftime('%Y%m%d-%H%M%S')}"
-    )
+    out = args.out or fresh_dir(Path("runs"), f"demos-{args.robot}-{args.task}")
     ender = EndOnRequest(make_env(args))
     recorder = envs.EpisodeRecorder(ender, camera=args.camera, fps=args.fps)
     kept = discarded = 0

@@ -9,11 +9,11 @@ oracle score. It is the quickest check that MuJoCo, EGL rendering and video enco
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import envs
 from experiments.collect import expert_episode
+from experiments.rundir import fresh_dir
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -39,10 +39,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    out = (
-        args.out
-        or Path("runs") / f"rollout-{args.robot}-{args.task}-{time.strftime('%Y%m%d-%H%M%S')}"
-    )
+    out = args.out or fresh_dir(Path("runs"), f"rollout-{args.robot}-{args.task}")
     env = envs.make(
         args.robot, args.task, cameras=(args.camera,), image_size=(args.image_size, args.image_size)
     )

@@ -67,18 +67,17 @@ def _write_json_atomic(path: Path, value: Any) -> None:
 def fresh_dir(parent: Path, name: str) -> Path:
     """Makes and returns a new folder `parent/<name>-<time>`, with -2, -3, ... added if that is
     taken: mkdir fails on an existing folder, so two runs started in the same second (an
-    ablation and a training run, two terminals) never share one and overwrite each other."""
-    parent = Path(parent)
+    ablation and a training run, two terminals) never share one and overwrite each other.
+    Every command that writes a timestamped output folder makes it here."""
     parent.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for attempt in itertools.count(1):
         path = parent / (f"{name}-{stamp}" if attempt == 1 else f"{name}-{stamp}-{attempt}")
         try:
             path.mkdir()
+            return path
         except FileExistsError:
             continue
-        return path
-    raise AssertionError("unreachable")
 
 
 class RunDir:

@@ -158,8 +158,11 @@ def make_agent(kind: str, obs_dim: int, config: AgentConfig) -> Agent:
         update = make_bc_update(policy, _bc_optimizer(config), config.bc.mode, config.bc)
         loss = make_bc_loss(policy, config.bc.mode, config.bc)
         return Agent(kind, obs_dim, config, policy, None, update, loss)
-    scale = 1.0 if kind == "sac" else config.dsrl.noise_scale
-    parts = SACParts(config.sac, encoder, size, scale)
+    if kind == "sac":
+        parts = SACParts(config.sac, encoder, size, action_scale=1.0)
+    else:
+        parts = SACParts(config.sac, encoder, size, action_scale=config.dsrl.noise_scale,
+                         action_prior_weight=config.dsrl.noise_prior_weight)
     if kind == "dsrl_na":
         update = make_dsrl_na_update(parts, policy, config.dsrl.distill_noise_std)
         loss = make_dsrl_na_critic_loss(parts, policy)

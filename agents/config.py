@@ -134,6 +134,9 @@ class SACConfig:
     # gamma ** steps_to_end * terminal reward, with no bootstrapping, so the critic cannot feed
     # on its own overestimates; suited to one reward per episode over a short horizon.
     critic_target: str = "td"
+    # The actor maximises mean_i Q_i - actor_pessimism * std_i Q_i over the ensemble. Above 0 it
+    # keeps away from actions where the critics disagree, that is where they have seen no data.
+    actor_pessimism: float = 0.0
 
     def __post_init__(self) -> None:
         _dims("SACConfig", "hidden_dims", self.hidden_dims)
@@ -154,6 +157,8 @@ class SACConfig:
         )
         if self.num_critics < 2:
             raise ValueError(f"SACConfig: num_critics must be >= 2, got {self.num_critics}")
+        if self.actor_pessimism < 0:
+            raise ValueError(f"SACConfig: actor_pessimism must be >= 0, got {self.actor_pessimism}")
         if self.target_entropy_scale < 0:
             raise ValueError(
                 f"SACConfig: target_entropy_scale must be >= 0, got {self.target_entropy_scale}"
@@ -167,11 +172,19 @@ class DSRLConfig:
 
     noise_scale: float = 1.5  # the noise actor outputs tanh(u) * noise_scale per dimension
     distill_noise_std: float = 1.0  # DSRL-NA: std of the noise Q^W is distilled on
+    # The actor loss adds weight * |w|^2 / 2, a Gaussian prior on the noise: where the critic
+    # shows no gradient (most of the noise dimensions, early on) w stays at the base policy's
+    # most likely chunk, w = 0, instead of drifting with the critic's errors.
+    noise_prior_weight: float = 0.0
 
     def __post_init__(self) -> None:
         _positive(
             "DSRLConfig", noise_scale=self.noise_scale, distill_noise_std=self.distill_noise_std
         )
+        if self.noise_prior_weight < 0:
+            raise ValueError(
+                f"DSRLConfig: noise_prior_weight must be >= 0, got {self.noise_prior_weight}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,7 +5,8 @@ are pure functions of params. `make_sac_update` builds `update(state, batch, key
 updates (a `lax.scan` over the batch's n minibatches, each followed by a Polyak target update),
 then one actor and one temperature update on the last minibatch.
 
-Critic targets use the min over the critic ensemble; the actor maximises the ensemble mean.
+Critic targets use the min over the critic ensemble; the actor maximises the ensemble mean
+(less `actor_pessimism` times the ensemble's std).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class SACParts:
     encoder: EncoderConfig
     action_dim: int
     action_scale: float
+    action_prior_weight: float = 0.0  # actor loss + weight * |a|^2 / 2 (DSRL's noise prior)
 
     def __post_init__(self) -> None:
         c = self.config
@@ -81,6 +83,13 @@ class SACParts:
     def q_values(self, params: dict, name: str, obs: dict, action: jax.Array) -> jax.Array:
         """(num_critics, B) values of the critic stored under `name`."""
         return self.critic.apply(params[name], obs, action, params["obs_stats"])
+
+    def actor_value(self, q: jax.Array) -> jax.Array:
+        """What the actor maximises, from (num_critics, B) values: mean minus pessimism * std."""
+        value = jnp.mean(q, axis=0)
+        if self.config.actor_pessimism:
+            value = value - self.config.actor_pessimism * jnp.std(q, axis=0)
+        return value
 
     def soft_target(self, params: dict, mb: dict, key: jax.Array) -> jax.Array:
         """r + gamma * discount * (min_i Q'_i(s', a') - alpha * log pi(a'|s')), a' ~ pi(s')."""
@@ -138,7 +147,8 @@ class SACParts:
         def actor_loss(actor_params: Any) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
             action, logp = self.sample({**params, "actor": actor_params}, obs, key)
             q = q_fn(params, obs, action)
-            return jnp.mean(alpha * logp - q), (logp, q)
+            prior = 0.5 * self.action_prior_weight * jnp.sum(action**2, axis=-1)
+            return jnp.mean(alpha * logp - q + prior), (logp, q)
 
         (a_loss, (logp, q)), grads = jax.value_and_grad(actor_loss, has_aux=True)(params["actor"])
         actor, actor_opt = apply_grads(self.tx["actor"], params["actor"], opt_state["actor"], grads)
@@ -215,7 +225,7 @@ def make_sac_update(
         return params, opt_state, {"critic_loss": loss, "q_mean": q}
 
     def q_fn(params: dict, obs: dict, action: jax.Array) -> jax.Array:
-        return jnp.mean(parts.q_values(params, "critic", obs, action), axis=0)
+        return parts.actor_value(parts.q_values(params, "critic", obs, action))
 
     return make_actor_critic_update(parts, critic_step, q_fn)
 

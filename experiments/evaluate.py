@@ -62,15 +62,24 @@ def _policy(run: RunDir, *, base: bool):
     return config, agent, learner.get_variables(["policy"])[0], True
 
 
-def evaluate_run(run_dir: Path, episodes: int, *, base: bool = False, seed: int = 0, draws: int = 1) -> dict:
+def evaluate_run(
+    run_dir: Path, episodes: int, *, base: bool = False, seed: int = 0, draws: int = 1,
+    zero_noise: bool = False,
+) -> dict:
     """Runs `episodes` fresh scenes, each `draws` times with other policy noise; returns
     success_rate, ci95, mean_oracle_score, episodes (scenes x draws) and, with draws > 1,
     `steerable_scenes`: the share of scenes where at least one draw succeeded. Noise-space RL
     (DSRL) can only choose among what the base policy can do, so that share bounds what it can
-    reach on these scenes."""
+    reach on these scenes. `zero_noise` (base policy only) decodes the zero noise instead of a
+    sampled one: the base policy's most likely chunk, where DSRL's noise actor starts."""
+    if zero_noise and not base:
+        raise ValueError("zero_noise evaluates the base policy's zero-noise output; add --base")
+    if zero_noise and draws > 1:
+        raise ValueError("zero_noise is one fixed noise: every draw would be the same; drop --draws")
     run = RunDir(run_dir)
     run.check()
     config, agent, params, deterministic = _policy(run, base=base)
+    deterministic = deterministic or zero_noise
     recorder = make_recorder(config.env, cameras=config.env.cameras)
     if obs_dim_of(recorder) != agent.obs_dim:
         raise ValueError(f"evaluate: the env gives {obs_dim_of(recorder)}-D observations, "
@@ -90,7 +99,8 @@ def evaluate_run(run_dir: Path, episodes: int, *, base: bool = False, seed: int 
     low, high = wilson_interval(successes, total)
     result = {"success_rate": successes / total if total else 0.0, "ci95": [low, high],
               "mean_oracle_score": float(np.mean(scores)) if scores else None, "episodes": total,
-              "policy": "base" if base else config.agent_kind, "run": str(run.root)}
+              "policy": ("base, zero noise" if zero_noise else "base") if base else config.agent_kind,
+              "run": str(run.root)}
     if draws > 1:
         result["steerable_scenes"] = float(outcomes.any(axis=1).mean())
     return result
@@ -106,6 +116,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--draws", type=int, default=1,
                         help="runs per scene with other policy noise (>1 also reports the share "
                              "of scenes where any draw succeeded: what DSRL can at best reach)")
+    parser.add_argument("--zero-noise", action="store_true",
+                        help="with --base: decode the zero noise (the base policy's most likely "
+                             "chunk, where DSRL starts) instead of sampling it")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     if args.episodes < 1 or args.draws < 1:
@@ -114,7 +127,8 @@ def main(argv: list[str]) -> int:
     if run_dir.name == CHECKPOINT_NAME and run_dir.parent.name == "checkpoints":
         run_dir = run_dir.parent.parent
     try:
-        result = evaluate_run(run_dir, args.episodes, base=args.base, seed=args.seed, draws=args.draws)
+        result = evaluate_run(run_dir, args.episodes, base=args.base, seed=args.seed, draws=args.draws,
+                              zero_noise=args.zero_noise)
     except (FileNotFoundError, ValueError) as error:
         print(f"rrl evaluate: {error}", file=sys.stderr)
         return 2

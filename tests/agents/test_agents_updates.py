@@ -89,3 +89,49 @@ def test_critic_targets_td_or_monte_carlo_clipped_to_the_return_range():
     np.testing.assert_allclose(parts.finish_target(jnp.array([-0.5, 0.3, 7.0]), batch), [0.0, 0.3, 1.0])
     with pytest.raises(ValueError, match="critic_target"):
         dataclasses.replace(base.sac, critic_target="lambda")
+
+
+def test_pessimistic_actor_prefers_actions_the_critics_agree_on():
+    from agents.agent import make_agent
+    from agents.config import AgentConfig
+
+    base = AgentConfig.debug()
+    # Columns: an action both critics value at 0.5, and one they disagree on (0.1 or 1.1).
+    q = jnp.array([[0.5, 0.1], [0.5, 1.1]])
+    for pessimism, preferred in ((0.0, 1), (1.0, 0)):
+        sac = dataclasses.replace(base.sac, actor_pessimism=pessimism)
+        parts = make_agent("dsrl_sac", OBS_DIM, dataclasses.replace(base, sac=sac)).parts
+        values = parts.actor_value(q)
+        np.testing.assert_allclose(values, [0.5, 0.6 - pessimism * 0.5], rtol=1e-6)
+        assert int(jnp.argmax(values)) == preferred
+    with pytest.raises(ValueError, match="actor_pessimism"):
+        dataclasses.replace(base.sac, actor_pessimism=-1.0)
+
+
+def test_noise_prior_holds_the_dsrl_actor_near_zero_noise(config, pretrained):
+    """Against a critic that rewards every noise dimension alike (Q = 0.1 * sum(w)), the actor
+    runs to the noise bound; with the prior weight 1 its optimum is w = 0.1 per dimension."""
+    from agents.agent import make_agent
+
+    params, _ = pretrained
+    obs = {"state": jnp.asarray(np.random.default_rng(0).normal(size=(64, OBS_DIM)), jnp.float32)}
+
+    def q_fn(params, obs, noise):
+        return 0.1 * jnp.sum(noise, axis=-1)
+
+    mean_noise = {}
+    for weight in (0.0, 1.0):
+        dsrl = dataclasses.replace(config.dsrl, noise_scale=1.0, noise_prior_weight=weight)
+        sac = dataclasses.replace(config.sac, actor_lr=1e-2, init_temperature=1e-4)
+        agent = make_agent("dsrl_sac", OBS_DIM, dataclasses.replace(config, dsrl=dsrl, sac=sac))
+        state = agent.init(jax.random.key(0), diffusion_params=params)
+        step = jax.jit(lambda p, o, k, parts=agent.parts: parts.actor_and_temperature_step(p, o, obs, k, q_fn))
+        p, o = state.params, state.opt_state
+        for i in range(300):
+            p, o, _ = step(p, o, jax.random.key(i))
+        mode, _ = agent.parts.sample(p, obs, None)
+        mean_noise[weight] = float(jnp.mean(mode))
+    assert mean_noise[0.0] > 0.8, mean_noise  # pushed towards the bound of 1
+    assert 0.03 < mean_noise[1.0] < 0.2, mean_noise
+    with pytest.raises(ValueError, match="noise_prior_weight"):
+        dataclasses.replace(config.dsrl, noise_prior_weight=-0.1)

@@ -133,6 +133,11 @@ def test_failures_and_a_killed_reward_actor_lose_nothing_and_resume_continues(ba
         assert set(result) >= {"success_rate", "ci95", "mean_oracle_score", "episodes"}
         assert result["episodes"] == 2 and 0.0 <= result["ci95"][0] <= result["success_rate"] <= result["ci95"][1] <= 1.0
         assert 1.0 <= result["mean_oracle_score"] <= 5.0
+    assert evaluate_main([str(run.root), "--episodes", "2", "--base", "--zero-noise", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["policy"] == "base, zero noise" and result["episodes"] == 2
+    assert evaluate_main([str(run.root), "--episodes", "2", "--zero-noise"]) == 2
+    assert "add --base" in capsys.readouterr().err
 
 
 def test_reward_server_down_at_first_then_up(base_config, tmp_path):

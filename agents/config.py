@@ -134,9 +134,6 @@ class SACConfig:
     # gamma ** steps_to_end * terminal reward, with no bootstrapping, so the critic cannot feed
     # on its own overestimates; suited to one reward per episode over a short horizon.
     critic_target: str = "td"
-    # The actor maximises mean_i Q_i - actor_pessimism * std_i Q_i over the ensemble. Above 0 it
-    # keeps away from actions where the critics disagree, that is where they have seen no data.
-    actor_pessimism: float = 0.0
 
     def __post_init__(self) -> None:
         _dims("SACConfig", "hidden_dims", self.hidden_dims)
@@ -157,8 +154,6 @@ class SACConfig:
         )
         if self.num_critics < 2:
             raise ValueError(f"SACConfig: num_critics must be >= 2, got {self.num_critics}")
-        if self.actor_pessimism < 0:
-            raise ValueError(f"SACConfig: actor_pessimism must be >= 0, got {self.actor_pessimism}")
         if self.target_entropy_scale < 0:
             raise ValueError(
                 f"SACConfig: target_entropy_scale must be >= 0, got {self.target_entropy_scale}"

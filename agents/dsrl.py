@@ -70,7 +70,7 @@ def make_dsrl_na_update(
         return params, opt_state, {"critic_loss": loss, "q_mean": q, "distill_loss": d_loss}
 
     def q_fn(params: dict, obs: dict, noise: jax.Array) -> jax.Array:
-        return parts.actor_value(parts.q_values(params, "noise_critic", obs, noise))
+        return jnp.mean(parts.q_values(params, "noise_critic", obs, noise), axis=0)
 
     return make_actor_critic_update(parts, critic_step, q_fn)
 

@@ -5,8 +5,7 @@ are pure functions of params. `make_sac_update` builds `update(state, batch, key
 updates (a `lax.scan` over the batch's n minibatches, each followed by a Polyak target update),
 then one actor and one temperature update on the last minibatch.
 
-Critic targets use the min over the critic ensemble; the actor maximises the ensemble mean
-(less `actor_pessimism` times the ensemble's std).
+Critic targets use the min over the critic ensemble; the actor maximises the ensemble mean.
 """
 
 from __future__ import annotations
@@ -83,13 +82,6 @@ class SACParts:
     def q_values(self, params: dict, name: str, obs: dict, action: jax.Array) -> jax.Array:
         """(num_critics, B) values of the critic stored under `name`."""
         return self.critic.apply(params[name], obs, action, params["obs_stats"])
-
-    def actor_value(self, q: jax.Array) -> jax.Array:
-        """What the actor maximises, from (num_critics, B) values: mean minus pessimism * std."""
-        value = jnp.mean(q, axis=0)
-        if self.config.actor_pessimism:
-            value = value - self.config.actor_pessimism * jnp.std(q, axis=0)
-        return value
 
     def soft_target(self, params: dict, mb: dict, key: jax.Array) -> jax.Array:
         """r + gamma * discount * (min_i Q'_i(s', a') - alpha * log pi(a'|s')), a' ~ pi(s')."""
@@ -225,7 +217,7 @@ def make_sac_update(
         return params, opt_state, {"critic_loss": loss, "q_mean": q}
 
     def q_fn(params: dict, obs: dict, action: jax.Array) -> jax.Array:
-        return parts.actor_value(parts.q_values(params, "critic", obs, action))
+        return jnp.mean(parts.q_values(params, "critic", obs, action), axis=0)
 
     return make_actor_critic_update(parts, critic_step, q_fn)
 

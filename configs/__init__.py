@@ -54,11 +54,12 @@ def _named(robot: str, task: str, agent: str) -> ExperimentConfig:
     if agent in ("dsrl", "dsrl_na"):
         # The noise actor starts near w = 0, the base policy's most likely chunk. Fitting the
         # critic on 20 episodes before the first update, keeping more entropy, bounding the
-        # noise at 1 (not 1.5) and averaging 5 critics kept it from being pulled off that mode
-        # by an early, noisy critic (pick_place figures in the README).
+        # noise at 1 (not 1.5), averaging 5 critics and a Gaussian prior on the noise keep an
+        # early, noisy critic from pulling it off that mode where it knows nothing better
+        # (pick_place figures in the README).
         replay = dataclasses.replace(replay, min_transitions=400)
         sac = dataclasses.replace(sac, target_entropy_scale=0.25, num_critics=5)
-        dsrl = dataclasses.replace(dsrl, noise_scale=1.0)
+        dsrl = dataclasses.replace(dsrl, noise_scale=1.0, noise_prior_weight=0.2)
     demo_noise, demo_episodes = _DEMOS[task]
     return ExperimentConfig(
         name=f"{robot}_{task}_{agent}",

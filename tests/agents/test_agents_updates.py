@@ -91,23 +91,6 @@ def test_critic_targets_td_or_monte_carlo_clipped_to_the_return_range():
         dataclasses.replace(base.sac, critic_target="lambda")
 
 
-def test_pessimistic_actor_prefers_actions_the_critics_agree_on():
-    from agents.agent import make_agent
-    from agents.config import AgentConfig
-
-    base = AgentConfig.debug()
-    # Columns: an action both critics value at 0.5, and one they disagree on (0.1 or 1.1).
-    q = jnp.array([[0.5, 0.1], [0.5, 1.1]])
-    for pessimism, preferred in ((0.0, 1), (1.0, 0)):
-        sac = dataclasses.replace(base.sac, actor_pessimism=pessimism)
-        parts = make_agent("dsrl_sac", OBS_DIM, dataclasses.replace(base, sac=sac)).parts
-        values = parts.actor_value(q)
-        np.testing.assert_allclose(values, [0.5, 0.6 - pessimism * 0.5], rtol=1e-6)
-        assert int(jnp.argmax(values)) == preferred
-    with pytest.raises(ValueError, match="actor_pessimism"):
-        dataclasses.replace(base.sac, actor_pessimism=-1.0)
-
-
 def test_noise_prior_holds_the_dsrl_actor_near_zero_noise(config, pretrained):
     """Against a critic that rewards every noise dimension alike (Q = 0.1 * sum(w)), the actor
     runs to the noise bound; with the prior weight 1 its optimum is w = 0.1 per dimension."""

@@ -1,10 +1,10 @@
 """`rrl evaluate`: success rate of a run's policy in sim, with a 95% interval.
 
-    rrl evaluate runs/widowx_pick_place_dsrl-20261126-101500 --episodes 50 [--base] [--json]
+    rrl evaluate runs/widowx_pick_place_dsrl-20261126-101500 --episodes 50 [--base [--zero-noise]] [--json]
 
 Loads the run's config and its latest learner checkpoint (`--base`: the pretrained diffusion
-policy it started from, sampling N(0, I) noise) and runs fresh episodes on seeds that training
-never used. Prints the success rate (sim oracle), its Wilson 95% interval and the oracle's mean
+policy it started from, sampling N(0, I) noise; `--base --zero-noise`: that policy decoding the
+zero noise, its most likely chunk) and runs fresh episodes on seeds that training never used. Prints the success rate (sim oracle), its Wilson 95% interval and the oracle's mean
 score; `--json` prints them as one JSON object.
 """
 

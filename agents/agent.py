@@ -158,11 +158,10 @@ def make_agent(kind: str, obs_dim: int, config: AgentConfig) -> Agent:
         update = make_bc_update(policy, _bc_optimizer(config), config.bc.mode, config.bc)
         loss = make_bc_loss(policy, config.bc.mode, config.bc)
         return Agent(kind, obs_dim, config, policy, None, update, loss)
-    if kind == "sac":
-        parts = SACParts(config.sac, encoder, size, action_scale=1.0)
-    else:
-        parts = SACParts(config.sac, encoder, size, action_scale=config.dsrl.noise_scale,
-                         action_prior_weight=config.dsrl.noise_prior_weight)
+    # SAC acts in [-1, 1] with no prior; DSRL in the bounded noise, held near 0 by its prior.
+    dsrl = config.dsrl
+    scale, prior = (1.0, 0.0) if kind == "sac" else (dsrl.noise_scale, dsrl.noise_prior_weight)
+    parts = SACParts(config.sac, encoder, size, action_scale=scale, action_prior_weight=prior)
     if kind == "dsrl_na":
         update = make_dsrl_na_update(parts, policy, config.dsrl.distill_noise_std)
         loss = make_dsrl_na_critic_loss(parts, policy)

@@ -37,9 +37,9 @@ _AGENTS = {"dsrl": "dsrl_sac", "dsrl_na": "dsrl_na", "sac": "sac", "bc": "bc"}
 # Per robot and task, the scripted demonstrations: (expert noise, episodes). Chosen so the BC
 # base policy is clearly imperfect when it samples its noise while its zero-noise output is far
 # better, so that noise-space RL can steer it there and beyond, as with the paper's pretrained
-# policies. Held-out success, sampled / zero noise: WidowX 36 / 80 % (pick_place) and
-# 34 / 92 % (open_drawer) on 50 scenes; Franka 37 / 67 % and 43 / 97 % on 30. Franka's
-# pick_place at noise 0.3 gave 10 / 13 %: its grasps fail more often under the same noise.
+# policies. Success on 50 held-out scenes, sampled / zero noise: WidowX 36 / 80 % (pick_place)
+# and 34 / 92 % (open_drawer); Franka 32 / 58 % and 36 / 96 %. Franka's pick_place at noise 0.3
+# gave 10 / 13 % (30 scenes): its grasps fail more often under the same noise.
 _DEMOS = {
     ("widowx", "pick_place"): (0.3, 100),
     ("widowx", "open_drawer"): (0.22, 50),

@@ -4,8 +4,9 @@
 
 Loads the run's config and its latest learner checkpoint (`--base`: the pretrained diffusion
 policy it started from, sampling N(0, I) noise; `--base --zero-noise`: that policy decoding the
-zero noise, its most likely chunk) and runs fresh episodes on seeds that training never used. Prints the success rate (sim oracle), its Wilson 95% interval and the oracle's mean
-score; `--json` prints them as one JSON object.
+zero noise, its most likely chunk) and runs fresh episodes on seeds that training never used.
+Prints the success rate (sim oracle), its Wilson 95% interval and the oracle's mean score;
+`--json` prints them as one JSON object.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
-def _policy(run: RunDir, *, base: bool):
+def _policy(run: RunDir, *, base: bool, zero_noise: bool = False):
+    """(config, agent, params, deterministic) of the policy to evaluate."""
     config = config_from_json(run.read_config())
     diffusion_params, obs_dim, _ = ensure_pretrained(config)
     if base or config.agent_kind == "bc":
@@ -52,7 +54,7 @@ def _policy(run: RunDir, *, base: bool):
             learner = make_learner("bc", obs_dim, config.agent, diffusion_params=diffusion_params)
             learner.restore(run.checkpoints_dir / CHECKPOINT_NAME)
             params = learner.get_variables(["policy"])[0]
-        return config, agent, params, False  # a diffusion policy samples its noise
+        return config, agent, params, zero_noise  # a diffusion policy samples its noise unless told
     checkpoint = run.checkpoints_dir / CHECKPOINT_NAME
     if not checkpoint.exists():
         raise FileNotFoundError(f"{run.root} has no learner checkpoint at {checkpoint}")
@@ -60,6 +62,12 @@ def _policy(run: RunDir, *, base: bool):
     learner.restore(checkpoint)
     agent = make_agent(config.agent_kind, obs_dim, config.agent)
     return config, agent, learner.get_variables(["policy"])[0], True
+
+
+def _policy_label(config, *, base: bool, zero_noise: bool) -> str:
+    if not base:
+        return config.agent_kind
+    return "base, zero noise" if zero_noise else "base"
 
 
 def evaluate_run(
@@ -78,8 +86,7 @@ def evaluate_run(
         raise ValueError("zero_noise is one fixed noise: every draw would be the same; drop --draws")
     run = RunDir(run_dir)
     run.check()
-    config, agent, params, deterministic = _policy(run, base=base)
-    deterministic = deterministic or zero_noise
+    config, agent, params, deterministic = _policy(run, base=base, zero_noise=zero_noise)
     recorder = make_recorder(config.env, cameras=config.env.cameras)
     if obs_dim_of(recorder) != agent.obs_dim:
         raise ValueError(f"evaluate: the env gives {obs_dim_of(recorder)}-D observations, "
@@ -99,8 +106,7 @@ def evaluate_run(
     low, high = wilson_interval(successes, total)
     result = {"success_rate": successes / total if total else 0.0, "ci95": [low, high],
               "mean_oracle_score": float(np.mean(scores)) if scores else None, "episodes": total,
-              "policy": ("base, zero noise" if zero_noise else "base") if base else config.agent_kind,
-              "run": str(run.root)}
+              "policy": _policy_label(config, base=base, zero_noise=zero_noise), "run": str(run.root)}
     if draws > 1:
         result["steerable_scenes"] = float(outcomes.any(axis=1).mean())
     return result

@@ -79,7 +79,7 @@ def assert_each_episode_scored_once(run: RunDir, expected: int):
         assert (run.episode_path(eid) / "video.mp4").stat().st_size > 0
 
 
-def test_failures_and_a_killed_reward_actor_lose_nothing_and_resume_continues(base_config, tmp_path, capsys):
+def test_failures_and_a_killed_reward_actor_lose_nothing_and_resume_continues(base_config, tmp_path, capsys, monkeypatch):
     with FakeVLLM(latency_s=0.4, default_text="The drawer is shut. ANSWER: 2") as server:
         # Injected failures: overloaded, garbage JSON, an answer with no score.
         server.script(Reply(status=503), Reply(body=b"{not json"), Reply(text="I cannot tell."))
@@ -133,9 +133,22 @@ def test_failures_and_a_killed_reward_actor_lose_nothing_and_resume_continues(ba
         assert set(result) >= {"success_rate", "ci95", "mean_oracle_score", "episodes"}
         assert result["episodes"] == 2 and 0.0 <= result["ci95"][0] <= result["success_rate"] <= result["ci95"][1] <= 1.0
         assert 1.0 <= result["mean_oracle_score"] <= 5.0
-    assert evaluate_main([str(run.root), "--episodes", "2", "--base", "--zero-noise", "--json"]) == 0
-    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert result["policy"] == "base, zero noise" and result["episodes"] == 2
+    # --zero-noise: the base policy decodes the zero noise (deterministic chunks), plain --base samples.
+    import experiments.evaluate as evaluate
+
+    asked = []
+
+    def recording_policy_chunks(*args, deterministic=False):
+        asked.append(deterministic)
+        return policy_chunks(*args, deterministic=deterministic)
+
+    policy_chunks = evaluate.policy_chunks
+    monkeypatch.setattr(evaluate, "policy_chunks", recording_policy_chunks)
+    for extra, deterministic, label in ((["--zero-noise"], True, "base, zero noise"), ([], False, "base")):
+        asked.clear()
+        assert evaluate_main([str(run.root), "--episodes", "2", "--base", "--json", *extra]) == 0
+        result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert asked == [deterministic] * 2 and result["episodes"] == 2 and result["policy"] == label
     assert evaluate_main([str(run.root), "--episodes", "2", "--zero-noise"]) == 2
     assert "add --base" in capsys.readouterr().err
 

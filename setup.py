@@ -1,6 +1,6 @@
 """rrl: real-robot reinforcement learning with a vision-language reward model in the loop."""
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 setup(
     name="rrl",
@@ -8,17 +8,7 @@ setup(
     description="Real-robot RL with a vision-language reward model in the loop",
     license="Apache-2.0",
     python_requires=">=3.11",
-    packages=[
-        "agents",
-        "configs",
-        "envs",
-        "envs.sim",
-        "experiments",
-        "experiments.dashboard",
-        "experiments.datasets",
-        "reward_clients",
-        "robots",
-    ],
+    packages=find_packages(include=["agents*", "configs*", "envs*", "experiments*", "reward_clients*", "robots*"]),
     package_data={"experiments.dashboard": ["templates/*.html", "static/*.js", "static/*.css"]},
     install_requires=[
         "numpy>=2.0",

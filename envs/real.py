@@ -11,7 +11,7 @@ by robots.specs), same observation layout (`proprio` = TCP position, TCP quatern
 in the sim's TCP frame, gripper opening, joints; `images` resized to `image_size` by a centre
 crop to the target aspect then area resampling); no privileged `state`. Like the sim controller,
 deltas accumulate on the previous commanded target (re-anchored to the measured pose when the arm
-lags by more than two steps), and every motion goes through robots.guard.GuardedArm.
+lags by more than two steps), and every motion goes through robots.guarded_arm.GuardedArm.
 
 reset(): home, open the gripper, reset the scene (operator prompt on stdin, a callable, or
 nothing), then a random start pose within `start_pose_noise` of home, inside the workspace.
@@ -46,8 +46,8 @@ from robots.arm import (
     IKFailure,
     MotionRefused,
 )
-from robots.cameras import CameraError, CameraRig, CameraSpec
-from robots.guard import EmergencyStop, GuardedArm, WatchdogTripped, install_signal_estop
+from robots.cameras import CameraError, CameraSpec, realsense_rig
+from robots.guarded_arm import EmergencyStop, GuardedArm, WatchdogTripped, install_signal_estop
 from robots.safety import SafetyLayer
 from robots.specs import arm_spec
 from robots.transforms import rpy_to_matrix
@@ -173,7 +173,7 @@ class RealEnv(gymnasium.Env):
             cameras, camera_resolution, camera_fps, camera_options or {}
         )
         self.cameras = tuple(s.name for s in self.camera_specs)
-        self.rig = CameraRig(list(self.camera_specs))
+        self.rig = realsense_rig(list(self.camera_specs))
         self._own_arm = arm is None
         try:
             self.arm = arm if arm is not None else self._connect(ip, dict(arm_kwargs or {}))

@@ -13,25 +13,25 @@ import sys
 
 # subcommand -> (module, one-line help)
 SUBCOMMANDS = {
-    "pretrain": ("experiments.pretrain", "BC-pretrain the base diffusion policy on demonstrations"),
-    "train": ("experiments.train", "run RL: env actors, reward actor, learner (local Ray or cluster)"),
-    "evaluate": ("experiments.evaluate", "success rate of a run's policy (or its base policy)"),
-    "ablate": ("experiments.ablate", "the same experiment with several reward sources"),
-    "record-demos": ("experiments.record_demos", "teleoperate the arm and save demonstrations"),
-    "rollout": ("experiments.rollout", "roll out a scripted expert in sim and write episodes"),
-    "check-hardware": ("experiments.check_hardware", "read the arm and measure the cameras"),
-    "eval-reward": ("experiments.eval_reward", "score a labelled dataset with a reward client (RoboRewardBench metrics)"),
-    "make-dataset": ("experiments.make_dataset", "write a reward-model dataset from the sim or a run, with negatives"),
+    "pretrain": ("experiments.training.base_policy", "BC-pretrain the base diffusion policy on demonstrations"),
+    "train": ("experiments.training.train", "run RL: env actors, reward actor, learner (local Ray or cluster)"),
+    "evaluate": ("experiments.training.evaluate", "success rate of a run's policy (or its base policy)"),
+    "ablate": ("experiments.training.ablate", "the same experiment with several reward sources"),
+    "record-demos": ("experiments.hardware.record_demos", "teleoperate the arm and save demonstrations"),
+    "rollout": ("experiments.training.scripted_rollout", "roll out a scripted expert in sim and write episodes"),
+    "check-hardware": ("experiments.hardware.check_hardware", "read the arm and measure the cameras"),
+    "eval-reward": ("experiments.datasets.eval_reward", "score a labelled dataset with a reward client (RoboRewardBench metrics)"),
+    "make-dataset": ("experiments.datasets.make_dataset", "write a reward-model dataset from the sim or a run, with negatives"),
     "dashboard": ("experiments.dashboard", "web page for a run: progress, episodes, labelling, agreement"),
     "bench": (None, "run a benchmark: rrl bench env | reward | ..."),
 }
 
 BENCHMARKS = {
-    "env": "experiments.bench_env",
-    "loop": "experiments.bench_loop",
-    "reward": "experiments.bench_reward",
-    "learner": "experiments.bench_learner",
-    "dataset": "experiments.bench_dataset",
+    "env": "experiments.bench.env",
+    "loop": "experiments.bench.loop",
+    "reward": "experiments.bench.reward",
+    "learner": "experiments.bench.learner",
+    "dataset": "experiments.bench.dataset",
 }
 
 

@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from reward_clients.errors import RewardAnswerError, RewardServerError, RewardVideoTooLargeError
-from reward_clients.http import parse_duration, parse_retry_after
 from reward_clients.media import Clip
-from reward_clients.remote import ModelClient, ModelClientConfig, Reply, require_key
+from reward_clients.model_client import ModelClient, ModelClientConfig, Reply, require_key
+from reward_clients.transport import parse_duration, parse_retry_after
 
 __all__ = ["GeminiConfig", "GeminiClient", "GEMINI_MAX_FPS"]
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from reward_clients.errors import RewardAnswerError, RewardServerError
 from reward_clients.media import Clip
+from reward_clients.model_client import ModelClient, ModelClientConfig, Reply
 from reward_clients.prompt import parse_answer
-from reward_clients.remote import ModelClient, ModelClientConfig, Reply
 
 __all__ = ["RoboRewardConfig", "RoboRewardClient"]
 

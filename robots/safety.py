@@ -19,7 +19,7 @@ Then the target position is clipped to the workspace box and the orientation off
 that starts outside the box walks back in by at most one step). A non-finite action is refused:
 the target is the current pose and the gripper is left alone. Every clip or refusal is a
 `SafetyEvent`; the layer keeps the latest ones and appends them to an optional jsonl log.
-The watchdog, the e-stop and the guarded arm that uses this layer are in robots.guard.
+The watchdog, the e-stop and the guarded arm that uses this layer are in robots.guarded_arm.
 """
 
 from __future__ import annotations
@@ -187,7 +187,7 @@ class SafetyLayer:
                     for event in events:
                         f.write(json.dumps({"robot": self.spec.name, **event.to_json()}) + "\n")
 
-    # -- e-stop state (robots.guard.EStop drives it) ------------------------------------------
+    # -- e-stop state (robots.guarded_arm.EStop drives it) ------------------------------------------
     def set_estop(self, reason: str) -> None:
         first = self._estop_reason is None
         self._estop_reason = reason

@@ -21,7 +21,7 @@ from envs.sim.models import CLOTH_THICKNESS, HANDLE_STANDOFF, OBJECT_HALF
 __all__ = ["PickPlaceExpert", "OpenDrawerExpert", "make_expert", "EXPERT_VERSION"]
 
 OPEN, CLOSED = 1.0, -1.0
-# Part of the pretrained folder's hash (experiments.pretrain): bump it when a change here alters
+# Part of the pretrained folder's hash (experiments.training.base_policy): bump it when a change here alters
 # what the experts demonstrate, so that runs record fresh demos instead of reusing old ones.
 EXPERT_VERSION = 2
 

@@ -1,7 +1,7 @@
 """Reward-model datasets: the RoboReward layout, benchmark metrics, and negative augmentation.
 
-Used by `rrl eval-reward` (experiments/eval_reward.py) and `rrl make-dataset`
-(experiments/make_dataset.py):
+Used by `rrl eval-reward` (experiments/datasets/eval_reward.py) and `rrl make-dataset`
+(experiments/datasets/make_dataset.py):
 
     layout.py          DatasetRow, read_split / find_split, SplitWriter, load_episode
     runs.py            labelled episodes of a run directory as rows

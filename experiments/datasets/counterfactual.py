@@ -24,14 +24,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reward_clients import RewardAnswerError, RewardServerError, parse_answer
-from reward_clients.http import (
+from reward_clients.prompt import ROBOREWARD_PROMPT
+from reward_clients.transport import (
     RETRYABLE_STATUS,
     RetryPolicy,
     Transport,
     error_message,
     parse_retry_after,
 )
-from reward_clients.prompt import ROBOREWARD_PROMPT
 
 __all__ = ["CounterfactualConfig", "Proposal", "RelabelOutcome", "Relabeller", "parse_proposals"]
 

@@ -65,7 +65,7 @@ class Prediction:
     def from_result(cls, row: DatasetRow, result: RewardResult, run_key: str = "") -> Prediction:
         """From a dataset row and the client's RewardResult for it."""
         # The model clients end the error of an answer without a usable score with its raw text
-        # (reward_clients/remote.py); anything else (no answer, an operator's skip) is a failure.
+        # (reward_clients/model_client.py); anything else (no answer, an operator's skip) is a failure.
         answered = "; raw text: " in (result.error or "")
         status = "scored" if result.score is not None else ("unparseable" if answered else "failed")
         return cls(

@@ -4,7 +4,7 @@
     -> {"base_url": "http://127.0.0.1:8000/v1", "fps": 1.0, "resolution": (224, 224)}
 
 Values are parsed by the field's type exactly as `rrl train`'s `reward.<setting>=value` overrides
-are (experiments.overrides.parse_value); an unknown key gets the closest valid one and the list.
+are (configs.overrides.parse_value); an unknown key gets the closest valid one and the list.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import typing
 from typing import Any
 
 import reward_clients
-from experiments.overrides import parse_value
+from configs.overrides import parse_value
 
 __all__ = ["parse_options", "client_options", "split_words"]
 

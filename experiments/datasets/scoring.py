@@ -20,7 +20,7 @@ from typing import Any
 
 from experiments.datasets.layout import DatasetRow, load_episode
 from reward_clients import RewardClient, RewardClientError, RewardResult, RewardVideoTooLargeError
-from reward_clients.remote import ModelClient
+from reward_clients.model_client import ModelClient
 
 __all__ = ["score_rows", "OnDone"]
 

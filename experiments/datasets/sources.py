@@ -16,9 +16,9 @@ from pathlib import Path
 
 import envs
 from envs.episode import Episode
-from experiments.collect import expert_episode
 from experiments.datasets.layout import DatasetRow
 from experiments.datasets.runs import run_rows
+from experiments.training.rollouts import expert_episode
 from reward_clients.media import VideoSpec, make_clip
 
 __all__ = ["Item", "sim_items", "run_items", "encode_episode", "KEPT_FIELDS"]

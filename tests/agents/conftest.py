@@ -10,7 +10,7 @@ import pytest
 
 from agents.config import AgentConfig, EncoderConfig
 from agents.pretrain import pretrain_diffusion
-from tests.agents.agents_helpers import make_demo
+from tests.agents.helpers import make_demo
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from envs.episode import Episode
-from tests.reward_clients.reward_helpers import FAST, episode_with_ramp
+from tests.reward_clients.helpers import FAST, episode_with_ramp
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from robots.arm import ArmFault
-from robots.guard import (
+from robots.guarded_arm import (
     EmergencyStop,
     GuardedArm,
     KeyboardEStop,

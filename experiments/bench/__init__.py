@@ -1,0 +1,1 @@
+"""Benchmarks, one module per `rrl bench <name>`: env, reward, learner, loop, dataset."""

@@ -1,0 +1,1 @@
+"""Tools for the real robot: `rrl record-demos` (teleoperated demonstrations) and `rrl check-hardware`."""

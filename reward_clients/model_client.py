@@ -1,0 +1,320 @@
+"""The scoring loop shared by the video-model clients (RoboReward over vLLM, Gemini Robotics-ER).
+
+One `score` call: encode the clip, look in the cache, then up to `max_retries + 1` requests.
+Each request either gives a parsable answer (done), fails in a way a retry may fix (back off and
+try again), or fails in a way that says the configuration is wrong (raise at once). A parse
+failure counts as a failed attempt like a 503 does. When the attempts run out the episode comes
+back with `score=None` and the last error, raw text included.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import json
+import logging
+import os
+import random
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from envs.episode import Episode
+from reward_clients.base import RewardClient, RewardMapping, RewardResult
+from reward_clients.cache import ScoreCache, cache_key
+from reward_clients.errors import (
+    RewardAnswerError,
+    RewardConfigError,
+    RewardQuotaError,
+    RewardServerError,
+)
+from reward_clients.media import Clip, VideoSpec, make_clip
+from reward_clients.pipeline import score_pipelined
+from reward_clients.prompt import build_prompt, parse_answer
+from reward_clients.transport import (
+    RETRYABLE_STATUS,
+    RetryPolicy,
+    Transport,
+    error_message,
+    parse_retry_after,
+    redact,
+)
+
+__all__ = ["ModelClientConfig", "ModelClient", "Prepared", "Reply"]
+
+logger = logging.getLogger("reward_clients")
+
+# How much of a model's text goes into an error message (the full text is in raw_text).
+_ERROR_TEXT_CHARS = 500
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelClientConfig:
+    """Settings common to the clients that send the episode video to a model over HTTP."""
+
+    # The model id the service serves.
+    model: str = ""
+    # The service's root URL (the client appends its route).
+    base_url: str = ""
+    # Environment variable holding the API key; the key itself is never part of a config.
+    api_key_env: str = ""
+    # Frames per second sampled from the episode for the clip (at most the episode's rate).
+    fps: float | None = 2.0
+    # Most frames sent per episode; the last frame is always among them.
+    max_frames: int = 32
+    # Clip (height, width); None keeps the camera's size.
+    resolution: tuple[int, int] | None = None
+    # x264 quality of the clip (lower = better, bigger).
+    crf: int = 20
+    # Seconds to wait for the server's answer (per request, while it is silent).
+    timeout_s: float = 120.0
+    # Seconds to wait for a TCP connection.
+    connect_timeout_s: float = 5.0
+    # Retries after the first request, for retryable errors and unparsable answers alike.
+    max_retries: int = 3
+    # First back-off in seconds, doubling per retry, with jitter.
+    backoff_base_s: float = 1.0
+    # Cap on one back-off in seconds.
+    backoff_max_s: float = 30.0
+    # Longest server-requested wait (Retry-After, retryDelay) honoured; longer ends the retries.
+    max_retry_wait_s: float = 120.0
+    # Folder of the score cache; None disables caching.
+    cache_dir: str | None = None
+    # Score-to-reward mapping: "progress", "success", {score: reward} or five rewards.
+    mapping: Any = "progress"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, str) or not self.model.strip():
+            raise ValueError(f"{type(self).__name__}: model must be a non-empty model id, got {self.model!r}")
+        if not isinstance(self.base_url, str) or not self.base_url.startswith(("http://", "https://")):
+            raise ValueError(
+                f"{type(self).__name__}: base_url must start with http:// or https://, got {self.base_url!r}"
+            )
+        object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
+        for name in ("timeout_s", "connect_timeout_s"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not 0 < value <= 3600:
+                raise ValueError(f"{type(self).__name__}: {name} must be in (0, 3600] seconds, got {value!r}")
+        if self.cache_dir is not None and not isinstance(self.cache_dir, str | os.PathLike):
+            raise ValueError(f"{type(self).__name__}: cache_dir must be a path or None, got {self.cache_dir!r}")
+        object.__setattr__(self, "mapping", RewardMapping.parse(self.mapping))
+        # Built once here so a bad value fails at make(), not at the first episode.
+        object.__setattr__(self, "resolution", self.video_spec().resolution)
+        self.retry_policy()
+
+    def video_spec(self) -> VideoSpec:
+        return VideoSpec(fps=self.fps, max_frames=self.max_frames, resolution=self.resolution, crf=self.crf)
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            max_retries=self.max_retries,
+            backoff_base_s=self.backoff_base_s,
+            backoff_max_s=self.backoff_max_s,
+            max_retry_wait_s=self.max_retry_wait_s,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """A request ready to send, built from one episode."""
+
+    url: str
+    # Includes the API key: kept out of repr so it cannot leak into a log line.
+    headers: Mapping[str, str] = dataclasses.field(repr=False)
+    # The JSON body, serialized.
+    data: bytes = dataclasses.field(repr=False)
+    clip: Clip = dataclasses.field(repr=False)
+    prompt: str = dataclasses.field(repr=False)
+    # Cache key of this request (see cache.py).
+    key: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Reply:
+    """The text of a model's answer plus its accounting."""
+
+    text: str
+    usage: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+class ModelClient(RewardClient):
+    """Base of the HTTP video-model clients; subclasses build the request and read the reply."""
+
+    def __init__(self, config: ModelClientConfig, api_key: str | None = None) -> None:
+        super().__init__(config.mapping)
+        self.config = config
+        if api_key is None and config.api_key_env:
+            api_key = os.environ.get(config.api_key_env) or None
+        self._api_key = api_key
+        self._check_key()
+        self._spec = config.video_spec()
+        self._policy = config.retry_policy()
+        self._transport = Transport(self.source, config.connect_timeout_s, config.timeout_s, config.base_url)
+        self._cache = ScoreCache(config.cache_dir) if config.cache_dir else None
+        self._rng = random.Random()
+
+    @property
+    def model(self) -> str:
+        return self.config.model
+
+    def _check_key(self) -> None:
+        """Raises RewardConfigError when the service needs a key and none is set."""
+
+    @abc.abstractmethod
+    def build_request(self, clip: Clip, prompt: str) -> tuple[str, dict[str, str], dict[str, Any]]:
+        """(url, headers, JSON body) for one clip and prompt."""
+
+    @abc.abstractmethod
+    def read_reply(self, payload: dict[str, Any]) -> Reply:
+        """The answer text of a 2xx JSON reply; raises RewardAnswerError or RewardServerError."""
+
+    @abc.abstractmethod
+    def explain(self, status: int, message: str) -> str:
+        """What to fix for a non-retryable HTTP error."""
+
+    def cache_settings(self) -> dict[str, Any]:
+        """Request settings besides clip, task, model and prompt that change the answer."""
+        return {}
+
+    def retry_after(self, headers: Mapping[str, str], payload: Any) -> float | None:
+        return parse_retry_after(headers.get("Retry-After"))
+
+    def is_daily_quota(self, payload: Any) -> bool:
+        return False
+
+    def prepare(self, episode: Episode) -> Prepared:
+        """Sub-samples, encodes and builds the request for an episode (no network)."""
+        clip = make_clip(episode, self._spec)
+        prompt = build_prompt(episode.task)
+        url, headers, body = self.build_request(clip, prompt)
+        key = cache_key(
+            video=clip.mp4, task=episode.task, model=self.model, prompt=prompt, settings=self.cache_settings()
+        )
+        return Prepared(url=url, headers=headers, data=_dumps(body), clip=clip, prompt=prompt, key=key)
+
+    def score(self, episode: Episode) -> RewardResult:
+        return self.score_prepared(episode, self.prepare(episode), time.monotonic())
+
+    def score_many(self, episodes: Sequence[Episode], max_concurrency: int = 4) -> list[RewardResult]:
+        """As RewardClient.score_many, with clip encoding run ahead of the requests (pipeline.py)."""
+        self._check_concurrency(max_concurrency)
+        return score_pipelined(episodes, self.prepare, self.score_prepared, max_concurrency, name=self.source)
+
+    def score_prepared(self, episode: Episode, prepared: Prepared, start: float) -> RewardResult:
+        """Scores a prepared request: cache, then up to max_retries + 1 requests. `start` is when
+        the work on the episode began (for latency_s)."""
+        if self._cache is not None and (entry := self._cache.get(prepared.key)) is not None:
+            return self.result(
+                episode,
+                entry["score"],
+                raw_text=entry.get("raw_text", ""),
+                cached=True,
+                latency_s=time.monotonic() - start,
+            )
+        last_error: Exception | None = None
+        raw_text, retry_after, attempts = "", None, 0
+        for attempt in range(self._policy.max_retries + 1):
+            if attempt:
+                if retry_after is not None and retry_after > self._policy.max_retry_wait_s:
+                    last_error = RewardServerError(
+                        f"{self.source}: the server asked to wait {retry_after:.0f} s, more than "
+                        f"max_retry_wait_s={self._policy.max_retry_wait_s:g}; {last_error}"
+                    )
+                    break
+                wait = self._policy.delay(attempt, retry_after, self._rng)
+                logger.warning(
+                    "%s: episode %s attempt %d failed (%s); retrying in %.2f s",
+                    self.source,
+                    episode.episode_id,
+                    attempts,
+                    self._redact(str(last_error)),
+                    wait,
+                )
+                time.sleep(wait)
+            attempts += 1
+            try:
+                reply = self.read_reply(self._post(prepared))
+                raw_text = reply.text
+                score = parse_answer(reply.text)
+            except RewardServerError as error:
+                if not error.retryable:
+                    raise
+                last_error, retry_after = error, error.retry_after_s
+            except RewardAnswerError as error:
+                last_error, retry_after, raw_text = error, None, error.raw_text
+                if not error.retryable:
+                    break
+            else:
+                if self._cache is not None:
+                    self._cache.put(
+                        prepared.key,
+                        {
+                            "score": score,
+                            "raw_text": raw_text,
+                            "model": self.model,
+                            "source": self.source,
+                            "task": episode.task,
+                        },
+                    )
+                return self.result(
+                    episode,
+                    score,
+                    raw_text=raw_text,
+                    attempts=attempts,
+                    usage=reply.usage,
+                    latency_s=time.monotonic() - start,
+                )
+        error = f"{self.source}: episode {episode.episode_id} not scored after {attempts} attempt(s): {last_error}"
+        if isinstance(last_error, RewardAnswerError):
+            error += f"; raw text: {raw_text[-_ERROR_TEXT_CHARS:]!r}"
+        return self.result(
+            episode,
+            None,
+            raw_text=raw_text,
+            attempts=attempts,
+            error=self._redact(error),
+            latency_s=time.monotonic() - start,
+        )
+
+    def _post(self, prepared: Prepared) -> dict[str, Any]:
+        """Sends one request; returns the JSON object of a 2xx reply or raises RewardServerError."""
+        status, headers, payload, body = self._transport.post_json(prepared.url, prepared.headers, prepared.data)
+        if 200 <= status < 300:
+            if not isinstance(payload, dict):
+                raise RewardServerError(
+                    f"{self.source}: HTTP {status} from {prepared.url} is not a JSON object: "
+                    f"{self._redact(body[:200].decode('utf-8', 'replace'))!r}",
+                    status=status,
+                    retryable=True,
+                )
+            return payload
+        message = self._redact(error_message(payload, body))
+        where = f"{self.source}: HTTP {status} from {prepared.url}: {message}"
+        if status == 429 and self.is_daily_quota(payload):
+            raise RewardQuotaError(
+                f"{where}. A per-day quota does not recover by retrying: wait for the reset, "
+                "raise the quota or use another key or model.",
+                status=status,
+            )
+        if status in RETRYABLE_STATUS or status >= 500:
+            raise RewardServerError(
+                where, status=status, retryable=True, retry_after_s=self.retry_after(headers, payload)
+            )
+        raise RewardServerError(f"{where}. {self.explain(status, message)}", status=status)
+
+    def _redact(self, text: str) -> str:
+        return redact(text, [self._api_key] if self._api_key else [])
+
+    def close(self) -> None:
+        self._transport.close()
+
+
+def _dumps(body: dict[str, Any]) -> bytes:
+    # Compact separators: the base64 video dominates, but there is no reason to pad it.
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def require_key(source: str, api_key: str | None, env: str, hint: str) -> None:
+    """Raises RewardConfigError naming the environment variable when a required key is missing."""
+    if not api_key:
+        raise RewardConfigError(f"{source}: no API key: set the environment variable {env} ({hint})")

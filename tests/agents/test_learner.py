@@ -1,0 +1,180 @@
+"""The impure learner: checkpoints and resume, RLPD batches, update-to-data accounting, images."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import numpy as np
+import pytest
+
+from agents.checkpoint import load_diffusion, save_diffusion
+from agents.config import AgentConfig, ReplayConfig, SACConfig, config_from_dict
+from agents.diffusion import DiffusionPolicy
+from agents.learner import make_learner
+from agents.replay import ReplayBuffer
+from tests.agents.helpers import OBS_DIM, make_demo
+
+
+def _assert_trees_equal(a, b) -> None:
+    leaves_a, leaves_b = jax.tree.leaves(a), jax.tree.leaves(b)
+    assert len(leaves_a) == len(leaves_b) > 0
+    for x, y in zip(leaves_a, leaves_b, strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def _episodes(count: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    return [make_demo(rng) for _ in range(count)]
+
+
+def _sac_learner(config: AgentConfig, episodes, demos):
+    learner = make_learner("sac", OBS_DIM, config)
+    for i, (obs, actions) in enumerate(episodes):
+        learner.add_episode(obs=obs, actions=actions, reward=0.25 * (i % 3), terminal=False)
+    for obs, actions in demos:
+        learner.add_episode(obs=obs, actions=actions, reward=0.0, terminal=True, demo=True)
+    return learner
+
+
+def test_save_restore_continues_counters_and_reproduces_the_uninterrupted_run(config, tmp_path):
+    episodes, demos = _episodes(6), _episodes(4, seed=1)
+    learner = _sac_learner(config, episodes, demos)
+    for _ in range(2):
+        learner.step()
+    learner.save(tmp_path / "ckpt")
+    saved_params = learner.get_variables(["critic", "actor"])
+    for _ in range(2):
+        learner.step()
+    after_four = learner.get_variables(["critic", "actor", "target_critic", "log_alpha"])
+    assert learner.counters["updates"] == 4
+
+    # A fresh learner (a new process after a crash) restores params, counters and RNG; the
+    # buffer is rebuilt from stored episodes without counting them twice.
+    fresh = _sac_learner(config, [], [])
+    fresh.restore(tmp_path / "ckpt")
+    assert fresh.counters == {"updates": 2, "transitions": 24, "episodes": 6, "demo_episodes": 4}
+    assert int(fresh.state.step) == 2 and fresh.get_variables(["version"]) == [2]
+    _assert_trees_equal(fresh.get_variables(["critic", "actor"]), saved_params)
+    for i, (obs, actions) in enumerate(episodes):
+        fresh.add_episode(
+            obs=obs, actions=actions, reward=0.25 * (i % 3), terminal=False, count=False
+        )
+    assert fresh.counters["transitions"] == 24 and len(fresh.replay) == 24
+
+    # Restoring into the running learner and stepping to 4 gives exactly the uninterrupted run,
+    # with the same compiled update.
+    learner.restore(tmp_path / "ckpt")
+    assert learner.counters["updates"] == 2
+    for _ in range(2):
+        learner.step()
+    assert learner.counters["updates"] == 4 and learner.num_traces == 1
+    _assert_trees_equal(
+        learner.get_variables(["critic", "actor", "target_critic", "log_alpha"]), after_four
+    )
+    learner.save(tmp_path / "ckpt")  # overwriting a checkpoint replaces it
+    fresh.restore(tmp_path / "ckpt")
+    assert fresh.counters["updates"] == 4
+    with pytest.raises(ValueError, match="checkpoint"):
+        make_learner("bc", OBS_DIM, config, diffusion_params=_untrained(config)).restore(
+            tmp_path / "ckpt"
+        )
+
+
+def _untrained(config: AgentConfig) -> dict:
+    return DiffusionPolicy(config.diffusion, OBS_DIM).init(jax.random.key(0))
+
+
+def test_rlpd_batches_are_half_online_half_demos(config):
+    learner = _sac_learner(config, _episodes(3), _episodes(3, seed=1))
+    batch = learner.sample_batch()
+    n, b = learner.agent.batch_shape
+    from_demos = batch["episode_return"] == config.replay.demo_reward
+    np.testing.assert_array_equal(from_demos.sum(axis=1), [b // 2] * n)
+    assert batch["obs"]["state"].shape == (n, b, OBS_DIM) and batch["reward"].dtype == np.float32
+    # The next batch differs (the host stream is keyed by the update count).
+    learner.counters["updates"] += 1
+    assert not np.array_equal(learner.sample_batch()["obs"]["state"], batch["obs"]["state"])
+
+
+def test_updates_owed_follow_the_update_to_data_ratio_after_warm_up(config):
+    replay = dataclasses.replace(config.replay, min_transitions=8, utd_ratio=2.0)
+    learner = make_learner("sac", OBS_DIM, dataclasses.replace(config, replay=replay))
+    obs, actions = make_demo(np.random.default_rng(0))
+    assert learner.add_episode(obs=obs, actions=actions, reward=1.0, terminal=True) == 4
+    assert learner.updates_owed() == 0  # 4 < 8 transitions: still warming up
+    learner.add_episode(obs=obs, actions=actions, reward=1.0, terminal=True)
+    assert learner.updates_owed() == 16
+    learner.counters["updates"] = 10
+    assert learner.updates_owed() == 6
+
+
+def test_get_variables_and_add_episode_validate_names_and_inputs(config, pretrained):
+    params, _ = pretrained
+    learner = make_learner("dsrl_sac", OBS_DIM, config, diffusion_params=params)
+    policy, version = learner.get_variables(["policy", "version"])
+    assert set(policy) == {"actor", "obs_stats", "diffusion"} and version == 0
+    assert isinstance(jax.tree.leaves(policy)[0], np.ndarray)  # host copies for actors
+    with pytest.raises(ValueError, match="valid names"):
+        learner.get_variables(["critc"])
+    obs, actions = make_demo(np.random.default_rng(0))
+    with pytest.raises(ValueError, match="noise"):
+        learner.add_episode(obs=obs, actions=actions, reward=1.0, terminal=True)
+    with pytest.raises(ValueError, match="demos"):
+        learner.add_episode(obs=obs, actions=actions, reward=1.0, terminal=True, demo=True)
+    with pytest.raises(ValueError, match="obs must be"):
+        learner.add_episode(obs=obs[:, :3], actions=actions, reward=1.0, terminal=True)
+    with pytest.raises(ValueError, match="diffusion_params"):
+        make_learner("dsrl_na", OBS_DIM, config)
+
+
+def test_image_conditioned_dsrl_learner_trains_on_frames_stored_once(image_config):
+    config = image_config
+    learner = make_learner("dsrl_sac", OBS_DIM, config, diffusion_params=_untrained(config))
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        obs, actions = make_demo(rng)
+        images = rng.integers(0, 256, size=(len(obs), 16, 16, 3), dtype=np.uint8)
+        noise = rng.normal(size=(4, 4, 7)).astype(np.float32)
+        learner.add_episode(
+            obs=obs, actions=actions, reward=1.0, terminal=True, noise=noise, images=images
+        )
+    assert isinstance(learner.replay, ReplayBuffer)
+    assert len(learner.replay) == 12 and learner.replay.num_frames == 15
+    metrics = [learner.step() for _ in range(2)]
+    assert all(np.isfinite(m["critic_loss"]) for m in metrics) and learner.num_traces == 1
+    step = learner.agent.select_action(
+        learner.get_variables(["policy"])[0],
+        {"state": obs[0], "image": images[0]},
+        jax.random.key(0),
+        deterministic=True,
+    )
+    assert step.actions.shape == (4, 7) and float(np.abs(step.actions).max()) <= 1.0
+
+
+def test_pretrained_diffusion_checkpoint_round_trip(config, pretrained, tmp_path):
+    params, metrics = pretrained
+    save_diffusion(tmp_path / "base", params, config.diffusion, OBS_DIM, metrics)
+    loaded, loaded_config, obs_dim = load_diffusion(tmp_path / "base")
+    assert loaded_config == config.diffusion and obs_dim == OBS_DIM
+    _assert_trees_equal(loaded, params)
+    policy = DiffusionPolicy(loaded_config, obs_dim)
+    obs, noise = np.zeros((2, OBS_DIM), np.float32), np.ones((2, 4, 7), np.float32)
+    np.testing.assert_array_equal(
+        policy.sample_actions_jit(loaded, obs, noise), policy.sample_actions_jit(params, obs, noise)
+    )
+
+
+def test_configs_reject_bad_values_and_rebuild_from_dicts():
+    with pytest.raises(ValueError, match="discount"):
+        SACConfig(discount=1.5)
+    with pytest.raises(ValueError, match="num_sample_steps"):
+        AgentConfig.debug().diffusion.__class__(num_train_steps=5, num_sample_steps=6)
+    with pytest.raises(ValueError, match="demo_ratio"):
+        ReplayConfig(demo_ratio=-0.1)
+    with pytest.raises(ValueError, match="kind must be"):
+        make_learner("ppo", OBS_DIM, AgentConfig.debug())
+    config = AgentConfig.debug(seed=3)
+    assert config_from_dict(AgentConfig, dataclasses.asdict(config)) == config
+    with pytest.raises(ValueError, match="unknown keys"):
+        config_from_dict(SACConfig, {"gamma": 0.9})

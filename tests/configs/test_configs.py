@@ -1,0 +1,86 @@
+"""Named configs and command-line overrides: bad keys and values are refused up front."""
+
+import dataclasses
+
+import pytest
+
+import configs
+from configs.overrides import apply_overrides, config_from_json, config_to_dict, valid_keys
+
+
+def test_registry_has_the_paper_configs_and_baselines():
+    for name in ("widowx_pick_place_dsrl", "widowx_open_drawer_dsrl", "franka_pick_place_dsrl",
+                 "franka_open_drawer_dsrl", "widowx_pick_place_dsrl_na", "widowx_pick_place_sac",
+                 "widowx_pick_place_bc", "debug"):
+        assert configs.get_config(name).name == name
+    assert configs.get_config("franka_open_drawer_dsrl").env.robot == "franka"
+    assert configs.get_config("widowx_pick_place_sac").agent_kind == "sac"
+
+
+def test_unknown_config_name_suggests_the_closest():
+    with pytest.raises(ValueError, match="did you mean widowx_pick_place_dsrl"):
+        configs.get_config("widowx_pick_place_dsr")
+
+
+def test_overrides_parse_by_field_type():
+    config = apply_overrides(configs.get_config("widowx_pick_place_dsrl"), [
+        "reward.name=roboreward", "reward.base_url=http://127.0.0.1:8000/v1", "reward.max_frames=16",
+        "run.episodes=200", "agent.sac.discount=0.98", "env.cameras=front,wrist",
+        "agent.replay.bootstrap_time_limit=false", "reward.resolution=256,256",
+    ])
+    assert config.reward.name == "roboreward"
+    assert config.reward.settings == {"base_url": "http://127.0.0.1:8000/v1", "max_frames": 16,
+                                      "resolution": (256, 256)}
+    assert config.run.episodes == 200 and config.agent.sac.discount == 0.98
+    assert config.env.cameras == ("front", "wrist")
+    assert config.agent.replay.bootstrap_time_limit is False
+    assert config_from_json(config_to_dict(config)) == config
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("run.episode=5", "unknown config key 'run.episode' \\(did you mean run.episodes\\?\\); valid keys:"),
+    ("run.episodes=many", "run.episodes='many'"),
+    ("run.episodes=0", "episodes must be >= 1"),
+    ("env.robot=ur5", "robot must be one of \\['franka', 'widowx'\\]"),
+    ("reward.base_url=http://127.0.0.1:1/v1", "the 'oracle' reward client has no setting 'base_url'"),
+    ("agent.sac.discount=1.5", "discount must be in \\[0, 1\\]"),
+    ("agent.replay.bootstrap_time_limit=maybe", "expected true or false"),
+    ("episodes", "must look like key.path=value"),
+    ("agent=3", "unknown config key 'agent'"),
+])
+def test_bad_overrides_are_rejected_with_what_is_allowed(override, message):
+    with pytest.raises(ValueError, match=message):
+        apply_overrides(configs.get_config("widowx_pick_place_dsrl"), [override])
+
+
+def test_reward_settings_are_checked_against_the_chosen_client():
+    config = configs.get_config("widowx_pick_place_dsrl")
+    with pytest.raises(ValueError, match="fps"):
+        apply_overrides(config, ["reward.name=roboreward", "reward.fps=-1"])
+    # The client is chosen first, whatever the order on the command line.
+    ok = apply_overrides(config, ["reward.target_mae=0.9", "reward.name=noisy_oracle"])
+    assert ok.reward.settings == {"target_mae": 0.9}
+    assert "reward.target_mae" in valid_keys(ok) and "run.episodes" in valid_keys(ok)
+
+
+def test_configs_are_frozen():
+    config = configs.get_config("debug")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.run.episodes = 3  # type: ignore[misc]
+
+
+def test_mapping_settings_take_json():
+    config = apply_overrides(configs.get_config("widowx_pick_place_dsrl"),
+                             ["reward.name=roboreward", 'reward.extra_body={"mm_processor_kwargs": {"fps": 2}}'])
+    assert config.reward.settings["extra_body"] == {"mm_processor_kwargs": {"fps": 2}}
+    with pytest.raises(ValueError, match="extra_body"):
+        apply_overrides(config, ["reward.extra_body=[1, 2]"])
+
+
+def test_train_refuses_a_terminal_human_reward_before_starting(tmp_path, capsys):
+    from experiments.training.train import main as train_main
+
+    code = train_main(["debug", "reward.name=human", f"run.runs_dir={tmp_path}"])
+    assert code == 2
+    assert "reward.web=true" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # refused before a run directory was made

@@ -1,0 +1,233 @@
+"""The RL loop through a real local Ray: nothing lost, nothing scored twice, resume continues.
+
+The reward source is the real `roboreward` client talking to a local vLLM-shaped server that
+adds latency and fails on purpose; the env actors run the WidowX sim twin.
+"""
+
+import dataclasses
+import json
+import threading
+import time
+
+import pytest
+import ray
+
+from configs import get_config
+from configs.overrides import apply_overrides, config_to_dict
+from experiments.rundir import RunDir
+from experiments.training.ablate import main as ablate_main
+from experiments.training.ablate import parse_reward_specs
+from experiments.training.base_policy import ensure_pretrained
+from experiments.training.evaluate import main as evaluate_main
+from experiments.training.loop import RewardSourceError, TrainingRun
+from experiments.training.train import train
+from reward_clients.testing import FakeVLLM, Reply
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray():
+    # Logical CPUs: two env actors and the learner ask for one each on this 2-core machine.
+    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def base_config(tmp_path_factory):
+    """The debug config with a base policy pretrained once for the whole module."""
+    runs = tmp_path_factory.mktemp("runs")
+    config = apply_overrides(get_config("debug"), [f"run.runs_dir={runs}", "reward.retry_pending_after_s=0.3"])
+    ensure_pretrained(config)
+    return config
+
+
+def with_reward(config, server_url, **settings):
+    overrides = ["reward.name=roboreward", f"reward.base_url={server_url}", "reward.max_retries=0",
+                 "reward.backoff_base_s=0.01", "reward.timeout_s=10", "reward.model=teetone/RoboReward-8B"]
+    overrides += [f"reward.{k}={v}" for k, v in settings.items()]
+    return apply_overrides(config, overrides)
+
+
+def new_run(config, tmp_path, name="run"):
+    run = RunDir(tmp_path / name).create()
+    run.write_config(config_to_dict(config))
+    return run
+
+
+def start_in_background(config, run):
+    """A TrainingRun whose loop runs in a thread, so a test can break things while it runs."""
+    diffusion_params, obs_dim, _ = ensure_pretrained(config)
+    training = TrainingRun(config, run)
+    training.start(diffusion_params, obs_dim, [])
+    loop = threading.Thread(target=training.loop, kwargs={"wait_rewards_s": 120})
+    loop.start()
+    return training, loop
+
+
+def wait_for(condition, timeout_s=120.0):
+    deadline = time.time() + timeout_s
+    while not condition():
+        assert time.time() < deadline, "timed out waiting for the run"
+        time.sleep(0.05)
+
+
+def assert_each_episode_scored_once(run: RunDir, expected: int):
+    episodes = run.episode_ids()
+    assert len(episodes) == expected
+    scored_rows = [row for row in run.rewards() if row["score"] is not None]
+    assert sorted(row["episode_id"] for row in scored_rows) == sorted(episodes)
+    for eid in episodes:
+        assert (run.episode_path(eid) / "video.mp4").stat().st_size > 0
+
+
+def test_failures_and_a_killed_reward_actor_lose_nothing_and_resume_continues(base_config, tmp_path, capsys, monkeypatch):
+    with FakeVLLM(latency_s=0.4, default_text="The drawer is shut. ANSWER: 2") as server:
+        # Injected failures: overloaded, garbage JSON, an answer with no score.
+        server.script(Reply(status=503), Reply(body=b"{not json"), Reply(text="I cannot tell."))
+        config = with_reward(base_config, server.base_url)
+        run = new_run(config, tmp_path)
+        training, loop = start_in_background(config, run)
+        # Kill the reward actor while it is scoring; Ray restarts it, the loop retries.
+        wait_for(lambda: training.reward_futures)
+        ray.kill(training.reward_actor, no_restart=False)
+        loop.join(timeout=300)
+        assert not loop.is_alive()
+        training.shutdown()
+
+        assert_each_episode_scored_once(run, expected=6)
+        failures = [row for row in run.rewards() if row["score"] is None]
+        assert len(failures) >= 3  # the three scripted failures, at least
+        assert any("reward actor failed" in (row["error"] or "") for row in failures)
+        scored = run.scored()
+        assert {row["score"] for row in scored.values()} == {2}
+        assert all(row["reward"] == pytest.approx(0.25) for row in scored.values())
+        learner_rows = run.metrics("learner")
+        assert learner_rows and learner_rows[-1]["updates"] >= 0
+        first_rewards = {eid: row["time"] for eid, row in scored.items()}
+        checkpoint = run.checkpoints_dir / "latest"
+        assert checkpoint.exists()
+        before = json.loads((checkpoint / "meta.json").read_text())["counters"]
+        assert before["episodes"] == 6
+
+        # Resume to 8 episodes: old episodes are not scored again, counters continue.
+        resumed = dataclasses.replace(config, run=dataclasses.replace(config.run, episodes=8))
+        run.write_config(config_to_dict(resumed))
+        train(resumed, run, wait_rewards_s=120)
+        assert_each_episode_scored_once(run, expected=8)
+        rescored = run.scored()
+        assert all(rescored[eid]["time"] == t for eid, t in first_rewards.items())
+        indices = sorted(row["episode_index"] for row in run.metrics("episode"))
+        assert indices == list(range(8))
+        after = json.loads((checkpoint / "meta.json").read_text())["counters"]
+        assert after["episodes"] == 8  # 6 restored + 2 new: the rebuilt buffer is not recounted
+        assert after["updates"] > before["updates"]
+        assert (run.report_dir / "success.png").exists() and (run.report_dir / "agreement.png").exists()
+
+    # `rrl evaluate --json` on the finished run and on its base policy.
+    assert evaluate_main([str(run.root), "--episodes", "2", "--draws", "2", "--base", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["episodes"] == 4 and 0.0 <= result["steerable_scenes"] <= 1.0
+    assert result["steerable_scenes"] >= result["success_rate"]  # any-success share >= mean
+    for extra in ([], ["--base"]):
+        assert evaluate_main([str(run.root), "--episodes", "2", "--json", *extra]) == 0
+        result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert set(result) >= {"success_rate", "ci95", "mean_oracle_score", "episodes"}
+        assert result["episodes"] == 2 and 0.0 <= result["ci95"][0] <= result["success_rate"] <= result["ci95"][1] <= 1.0
+        assert 1.0 <= result["mean_oracle_score"] <= 5.0
+    # --zero-noise: the base policy decodes the zero noise (deterministic chunks), plain --base samples.
+    import experiments.training.evaluate as evaluate
+
+    asked = []
+
+    def recording_policy_chunks(*args, deterministic=False):
+        asked.append(deterministic)
+        return policy_chunks(*args, deterministic=deterministic)
+
+    policy_chunks = evaluate.policy_chunks
+    monkeypatch.setattr(evaluate, "policy_chunks", recording_policy_chunks)
+    for extra, deterministic, label in ((["--zero-noise"], True, "base, zero noise"), ([], False, "base")):
+        asked.clear()
+        assert evaluate_main([str(run.root), "--episodes", "2", "--base", "--json", *extra]) == 0
+        result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert asked == [deterministic] * 2 and result["episodes"] == 2 and result["policy"] == label
+    assert evaluate_main([str(run.root), "--episodes", "2", "--zero-noise"]) == 2
+    assert "add --base" in capsys.readouterr().err
+
+
+def test_reward_server_down_at_first_then_up(base_config, tmp_path):
+    server = FakeVLLM(default_text="ANSWER: 5")
+    server.start()
+    port = server.port
+    server.stop()  # nothing listens there now: connection refused
+    config = with_reward(base_config, f"http://127.0.0.1:{port}/v1", connect_timeout_s=1)
+    run = new_run(config, tmp_path)
+    training, loop = start_in_background(config, run)
+    wait_for(lambda: any(row["score"] is None for row in run.rewards()))
+    revived = FakeVLLM(default_text="ANSWER: 5", port=port)
+    with revived:
+        loop.join(timeout=300)
+    training.shutdown()
+    assert not loop.is_alive()
+    failures = [row for row in run.rewards() if row["score"] is None]
+    assert failures and all(row["error"] for row in failures)
+    assert_each_episode_scored_once(run, expected=6)
+    assert {row["score"] for row in run.scored().values()} == {5}
+
+
+def test_a_reward_source_that_cannot_work_stops_the_run_and_keeps_the_episodes(base_config, tmp_path):
+    with FakeVLLM() as server:
+        config = with_reward(base_config, server.base_url, model="teetone/No-Such-Model")
+        run = new_run(config, tmp_path)
+        with pytest.raises(RewardSourceError, match="No-Such-Model.*rrl train --resume"):
+            train(config, run, wait_rewards_s=30)
+    assert run.episode_ids()  # what was recorded stays on disk, unscored and pending
+    assert not run.scored()
+    assert all(row["score"] is None for row in run.rewards())
+
+
+def test_ablate_trains_each_reward_source_on_the_same_seeds(base_config, tmp_path):
+    out = tmp_path / "ablation"
+    code = ablate_main(["debug", f"run.runs_dir={base_config.run.runs_dir}", "run.episodes=4",
+                        "run.eval_episodes=2", "--rewards", "oracle,noisy_oracle:target_mae=0.9",
+                        "--out", str(out)])
+    assert code == 0
+    results = json.loads((out / "results.json").read_text())
+    assert set(results) == {"oracle", "noisy_oracle_target_mae-0.9"}
+    seeds = [sorted(row["seed"] for row in RunDir(r["run"]).metrics("episode")) for r in results.values()]
+    assert seeds[0] == seeds[1]  # the same episode seeds for every reward source
+    table = (out / "table.md").read_text()
+    assert "noisy_oracle_target_mae-0.9 (simulated)" in table and (out / "success.png").exists()
+
+
+def test_reward_specs_parse_and_refuse_bad_settings():
+    assert parse_reward_specs("oracle, noisy_oracle:target_mae=0.665") == [
+        ("oracle", ["reward.name=oracle"]),
+        ("noisy_oracle_target_mae-0.665", ["reward.name=noisy_oracle", "reward.target_mae=0.665"]),
+    ]
+    with pytest.raises(ValueError, match="key=value"):
+        parse_reward_specs("noisy_oracle:0.665")
+
+
+def test_pacing_collection_to_the_learner_finishes_every_episode(base_config, tmp_path):
+    config = apply_overrides(base_config, ["run.max_learner_lag=2"])
+    run = new_run(config, tmp_path)
+    training, loop = start_in_background(config, run)
+    lags = []
+    while loop.is_alive():  # the driver never hands out an episode beyond the allowed lag
+        lags.append(training.next_episode_index - training.params_cover)
+        time.sleep(0.01)
+    training.shutdown()
+    assert max(lags) <= 2
+    assert_each_episode_scored_once(run, expected=6)
+
+
+def test_a_faulted_episode_is_kept_and_marked_but_never_sent_for_scoring(base_config, tmp_path):
+    run = new_run(base_config, tmp_path)
+    training = TrainingRun(base_config, run)
+    for eid, end_reason in (("ep-fault", "camera_lost"), ("ep-normal", "time_limit")):
+        summary = {"episode_id": eid, "actor": 0, "episode_index": 0, "end_reason": end_reason}
+        future = ray.put(summary)
+        training.episode_futures[future] = 0
+        training._on_episode(future)
+    assert [eid for _, eid in training.pending] == ["ep-normal"]
+    assert [row["end_reason"] for row in run.metrics("episode")] == ["camera_lost", "time_limit"]

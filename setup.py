@@ -28,6 +28,8 @@ setup(
         "tqdm>=4.66",
         "flask>=3.0",
         "pillow>=10",
+        # Reads the comment beside each config field for `rrl train <config> --help`.
+        "simple-parsing>=0.1.5",
     ],
     extras_require={
         # franky-sim (Apache-2.0) serves the libfranka protocol on 127.0.0.1 for the driver tests.

@@ -11,7 +11,8 @@
       metrics.jsonl    rows with "kind": "episode" | "learner" | "progress" (see below)
       status.json      the live state of the run (actors, queue lengths), rewritten in place
       control.json     {"paused": bool}: written by the operator page, read between episodes
-      checkpoints/     learner checkpoints
+      checkpoints/     learner checkpoints (`latest`, see RunDir.checkpoint_path)
+      safety/          per env actor, every refused or clipped robot command (real robots)
       report/          PNG plots and summary.md at the end
 
 Appends are single `write` calls of one line to a file opened with O_APPEND, then fsync, so
@@ -81,10 +82,37 @@ def fresh_dir(parent: Path, name: str) -> Path:
 
 
 class RunDir:
-    """Paths and durable reads/writes of one run directory."""
+    """Paths and durable reads/writes of one run directory, and the run's scene seeds.
+
+    Everything that names a file of a run asks here, so the layout is written down once.
+    """
+
+    CHECKPOINT_NAME = "latest"
+    # Evaluation scenes start beyond every training scene (seed * 1e6 + index stays below it).
+    EVAL_SEED_OFFSET = 1_000_000_000
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
+
+    @classmethod
+    def containing(cls, path: str | os.PathLike) -> RunDir:
+        """The run of `path`: the run directory itself or its `checkpoints/latest`."""
+        path = Path(path)
+        if path.name == cls.CHECKPOINT_NAME and path.parent.name == "checkpoints":
+            path = path.parent.parent
+        return cls(path)
+
+    # ----- scene seeds ------------------------------------------------------------------------
+    @staticmethod
+    def training_scene_seed(run_seed: int, episode_index: int) -> int:
+        """The scene of the run's episode number `episode_index`, whichever actor runs it, so
+        runs that differ only in the reward source see the same scenes."""
+        return run_seed * 1_000_000 + episode_index
+
+    @classmethod
+    def evaluation_scene_seed(cls, eval_seed: int, scene_index: int) -> int:
+        """Held-out scenes: never one a training run of any seed has seen."""
+        return cls.EVAL_SEED_OFFSET + eval_seed * 10_000 + scene_index
 
     @property
     def episodes_dir(self) -> Path:
@@ -95,8 +123,17 @@ class RunDir:
         return self.root / "checkpoints"
 
     @property
+    def checkpoint_path(self) -> Path:
+        """The learner's checkpoint, rewritten as the run goes (resume and evaluate read it)."""
+        return self.checkpoints_dir / self.CHECKPOINT_NAME
+
+    @property
     def report_dir(self) -> Path:
         return self.root / "report"
+
+    def safety_log(self, actor_index: int) -> Path:
+        """Where env actor `actor_index` logs every refused or clipped robot command."""
+        return self.root / "safety" / f"actor{actor_index}.jsonl"
 
     def create(self) -> RunDir:
         for path in (self.root, self.episodes_dir, self.checkpoints_dir):

@@ -172,10 +172,6 @@ class Arm(abc.ABC):
     def close_gripper(self) -> None:
         self.set_gripper(0.0)
 
-    def gripper_fraction(self, width: float) -> float:
-        span = self.spec.gripper_max - self.spec.gripper_min
-        return float(np.clip((width - self.spec.gripper_min) / span, 0.0, 1.0))
-
     # -- whole-arm ---------------------------------------------------------------------------
     @abc.abstractmethod
     def home(self) -> None:

@@ -61,9 +61,6 @@ class ArmSpec:
     def joint_high(self) -> np.ndarray:
         return np.array([hi for _, hi in self.joint_limits])
 
-    def clip_to_workspace(self, position: np.ndarray) -> np.ndarray:
-        return np.clip(position, self.workspace_low, self.workspace_high)
-
 
 _PI = math.pi
 

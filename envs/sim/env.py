@@ -140,7 +140,6 @@ class SimEnv(gymnasium.Env):
     def _init_ids(self) -> None:
         m = self.model
         self._arm_qpos = self.controller.qpos_adr
-        self._arm_dof = self.controller.dof_adr
         self._finger_qpos = np.array([m.joint(f"finger_{s}").qposadr[0] for s in ("left", "right")])
         self._arm_act = np.array(
             [m.actuator(f"act_joint{i + 1}").id for i in range(self.spec_arm.num_joints)]
@@ -151,12 +150,9 @@ class SimEnv(gymnasium.Env):
         if self.task_name == "pick_place":
             self._object_geom = m.geom("object").id
             self._object_qpos = m.joint("object").qposadr[0]
-            self._object_dof = m.joint("object").dofadr[0]
             self._cloth_body = m.body("cloth").id
-            self._cloth_geom = m.geom("cloth").id
         else:
             self._drawer_qpos = m.joint("drawer").qposadr[0]
-            self._drawer_dof = m.joint("drawer").dofadr[0]
             self._cabinet_body = m.body("cabinet").id
             self._handle_body = m.body("handle").id
             self._handle_geoms = {
@@ -189,7 +185,6 @@ class SimEnv(gymnasium.Env):
         mujoco.mj_forward(self.model, self.data)
         self._steps = 0
         obs = self._observation()
-        self._initial_score = self.progress_score()
         return obs, self._info()
 
     def _randomize_scene(self, rng: np.random.Generator) -> None:

@@ -25,13 +25,9 @@ from agents.learner import make_learner
 from configs.overrides import config_from_json
 from experiments.rundir import RunDir
 from experiments.training.base_policy import ensure_pretrained
-from experiments.training.loop import CHECKPOINT_NAME
 from experiments.training.rollouts import collect_episode, make_recorder, obs_dim_of, policy_chunks
 
 __all__ = ["evaluate_run", "wilson_interval", "main"]
-
-EVAL_SEED_OFFSET = 1_000_000_000  # beyond every training seed (see experiments.training.actors.episode_seed)
-
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
     """The Wilson score interval of a binomial proportion (sound at 0 % and 100 %)."""
@@ -52,10 +48,10 @@ def _policy(run: RunDir, *, base: bool, zero_noise: bool = False):
         params = {"diffusion": diffusion_params}
         if not base:
             learner = make_learner("bc", obs_dim, config.agent, diffusion_params=diffusion_params)
-            learner.restore(run.checkpoints_dir / CHECKPOINT_NAME)
+            learner.restore(run.checkpoint_path)
             params = learner.get_variables(["policy"])[0]
         return config, agent, params, zero_noise  # a diffusion policy samples its noise unless told
-    checkpoint = run.checkpoints_dir / CHECKPOINT_NAME
+    checkpoint = run.checkpoint_path
     if not checkpoint.exists():
         raise FileNotFoundError(f"{run.root} has no learner checkpoint at {checkpoint}")
     learner = make_learner(config.agent_kind, obs_dim, config.agent, diffusion_params=diffusion_params)
@@ -98,7 +94,7 @@ def evaluate_run(
         for draw in range(draws):
             chunk_key = jax.random.fold_in(jax.random.fold_in(key, index), draw)
             chunks = policy_chunks(agent, params, chunk_key, deterministic=deterministic and draws == 1)
-            episode = collect_episode(recorder, chunks, EVAL_SEED_OFFSET + seed * 10_000 + index)
+            episode = collect_episode(recorder, chunks, RunDir.evaluation_scene_seed(seed, index))
             outcomes[index, draw] = bool(episode.is_success)
             scores.append(episode.oracle_score)
     recorder.close()
@@ -129,9 +125,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.episodes < 1 or args.draws < 1:
         parser.error(f"--episodes and --draws must be >= 1, got {args.episodes} and {args.draws}")
-    run_dir = args.run
-    if run_dir.name == CHECKPOINT_NAME and run_dir.parent.name == "checkpoints":
-        run_dir = run_dir.parent.parent
+    run_dir = RunDir.containing(args.run).root
     try:
         result = evaluate_run(run_dir, args.episodes, base=args.base, seed=args.seed, draws=args.draws,
                               zero_noise=args.zero_noise)

@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 import envs
-from experiments.rundir import fresh_dir
+from experiments.rundir import RunDir, fresh_dir
 from experiments.training.rollouts import expert_episode
 
 
@@ -47,7 +47,7 @@ def main(argv: list[str]) -> int:
     successes = 0
     for index in range(args.episodes):
         episode = expert_episode(recorder, args.noise, args.seed + index)
-        path = episode.save(out / "episodes" / episode.episode_id)
+        path = episode.save(RunDir(out).episode_path(episode.episode_id))
         successes += bool(episode.is_success)
         print(
             f"[{index + 1}/{args.episodes}] {episode.task!r}: oracle score "

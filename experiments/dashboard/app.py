@@ -4,17 +4,19 @@
     app = create_app("runs/x", token="s3cret")      # any other host: every request needs it
 
 Pages: /  (run view), /episodes, /label, /agreement. API (all JSON; errors are {"error": msg}
-with 400 bad input, 401 no token, 404 unknown episode, 409 conflict, 503 run directory gone):
+with 400 bad input, 401 no token, 403 refused (foreign host or origin, another page's label),
+404 unknown episode, 409 conflict, 503 run directory gone):
 
     GET  /api/overview            counts, config, progress, learner, actors, run state
     GET  /api/curves              success / reward / queue / latency series
     GET  /api/episodes            ?source=&min_score=&max_score=&min_disagreement=&labelled=yes|no
+                                  (an episode with a bad meta.json is listed with its "problem")
     GET  /api/episodes/<id>       one episode with every source's score and raw answer
     GET  /api/agreement           ?source=: human labels against a source
     POST /api/control             {"paused": bool}: pause or resume collection
     GET  /api/label/next          ?page=&exclude=id,id: lease the next episode to label
     POST /api/label               {"page", "episode_id", "score", "labeller"}
-    POST /api/label/undo          {"page", "episode_id"}
+    POST /api/label/undo          {"page", "episode_id"}: the page's own label, within the settle time
     POST /api/label/heartbeat     {"page", "episode_id"}
     POST /api/label/release       {"page", "episode_id"}
     GET  /media/<id>/video.mp4 | video.webm | final.png
@@ -35,7 +37,7 @@ from urllib.parse import urlencode, urlsplit
 from flask import Flask, Response, redirect, request
 from werkzeug.exceptions import HTTPException
 
-from experiments.dashboard.labelling import EpisodeNotFound, LabelConflict
+from experiments.dashboard.labelling import EpisodeNotFound, LabelConflict, NotYourLabel
 from experiments.dashboard.pages import agreement, episodes, label, run
 from experiments.dashboard.pages.shared import attach_run, error_response, media
 from experiments.dashboard.runview import RunDirMissing
@@ -88,6 +90,10 @@ def create_app(run_root: str | os.PathLike, *, token: str | None = None) -> Flas
     @app.errorhandler(LabelConflict)
     def conflict(error: LabelConflict) -> Response:
         return error_response(str(error), 409)
+
+    @app.errorhandler(NotYourLabel)
+    def not_yours(error: NotYourLabel) -> Response:
+        return error_response(str(error), 403)
 
     @app.errorhandler(ValueError)
     def bad_value(error: ValueError) -> Response:

@@ -11,7 +11,11 @@ Two open pages never get the same episode: `next` leases an episode to one page 
 labels.jsonl stays append-only: an undo is a row with `score` null, and the label in force is an
 episode's last row (`reward_clients.human.current_labels`), the same rule the `human` client's web
 mode reads. Episodes waiting for a reward come first, oldest first; then the model-scored ones,
-whose labels feed the agreement view.
+whose labels feed the agreement view. An episode whose meta.json cannot be used is never offered
+and cannot be labelled.
+
+Undo takes back only the page's own label (the page that gave the label in force, as this desk
+recorded it) and only within `undo_window_s` of giving it: the run's settle time.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from typing import Any
 from experiments.dashboard.runview import RunView
 from reward_clients.human import HumanConfig, current_labels
 
-__all__ = ["LabelDesk", "LabelConflict", "EpisodeNotFound", "LEASE_S"]
+__all__ = ["LabelDesk", "LabelConflict", "NotYourLabel", "EpisodeNotFound", "LEASE_S"]
 
 # Seconds a page holds an episode without a heartbeat (the page beats every 15 s).
 LEASE_S = 60.0
@@ -39,6 +43,10 @@ RETRY_WINDOW_S = 120.0
 class LabelConflict(Exception):
     """The label cannot be written as asked (labelled elsewhere, leased to another page, already
     used by the run); the message says what happened and that nothing was written."""
+
+
+class NotYourLabel(LabelConflict):
+    """An undo from a page that did not give the label in force; nothing was written."""
 
 
 class EpisodeNotFound(KeyError):
@@ -56,6 +64,8 @@ class LabelDesk:
         self.lease_s = float(lease_s)
         self._lock = threading.Lock()
         self._leases: dict[str, tuple[str, float]] = {}  # episode id -> (page, expires at)
+        # episode id -> (page, label time) of the labels given through this desk, until they settle
+        self._given: dict[str, tuple[str, float]] = {}
 
     # ----- what the run asks for --------------------------------------------------------------
     def human_settings(self) -> dict[str, Any]:
@@ -69,15 +79,15 @@ class LabelDesk:
     def allowed_scores(self) -> tuple[int, ...]:
         return (1, 5) if self.mode() == "success" else (1, 2, 3, 4, 5)
 
-    def undo_window_s(self) -> float | None:
-        """How long after labelling an undo is still safe: while the run's `human` client in web
-        mode has not taken the label (it waits `labels_settle_s`), less a second of margin; None
-        (no limit) when no run process reads the labels as rewards."""
+    def undo_window_s(self) -> float:
+        """How long after labelling the page may undo: the settle time (`labels_settle_s` of the
+        run's `human` reward, else its default); a second less when the run's `human` client reads
+        the labels (web mode), so an undo never races it taking the label."""
         settings = self.human_settings()
-        if not settings.get("web") and not settings.get("labels_file"):
-            return None
         settle = float(settings.get("labels_settle_s", HumanConfig.labels_settle_s))
-        return max(0.0, settle - 1.0)
+        if settings.get("web") or settings.get("labels_file"):
+            return max(0.0, settle - 1.0)
+        return settle
 
     # ----- leases -----------------------------------------------------------------------------
     def _expire(self, now: float) -> None:
@@ -95,7 +105,8 @@ class LabelDesk:
     def next(self, page: str, exclude: frozenset[str] = frozenset()) -> dict[str, Any]:
         """Leases the next episode to label to `page` (releasing what it held) and returns it with
         the queue's state; `episode` is None when nothing is waiting."""
-        ids = self.view.episode_ids()
+        # An episode whose meta.json cannot be used is not offered (the episode list marks it).
+        ids = [eid for eid in self.view.episode_ids() if self.view.meta(eid) is not None]
         labels = current_labels(self.view.run.labels())
         scored = {eid for eid, per in self.view.scores_by_episode().items()
                   if any(v.get("score") is not None for v in per.values())}
@@ -107,8 +118,7 @@ class LabelDesk:
             self._release_page(page)
             leased = sum(1 for eid in queue if self._held_by_other(page, eid, now))
             pick = next((eid for eid in queue
-                         if eid not in exclude and not self._held_by_other(page, eid, now)
-                         and self.view.meta(eid) is not None), None)
+                         if eid not in exclude and not self._held_by_other(page, eid, now)), None)
             if pick is not None:
                 self._leases[pick] = (page, now + self.lease_s)
         return {
@@ -119,9 +129,9 @@ class LabelDesk:
         }
 
     def _item(self, episode_id: str) -> dict[str, Any]:
-        meta = self.view.meta(episode_id) or {}
-        return {"episode_id": episode_id, "task": meta.get("task", ""), "robot": meta.get("robot", ""),
-                "num_frames": meta.get("num_frames"), "fps": meta.get("fps"),
+        meta = self.view.meta(episode_id)
+        return {"episode_id": episode_id, "task": meta.task if meta else "", "robot": meta.robot if meta else "",
+                "num_frames": meta.num_frames if meta else None, "fps": meta.fps if meta else None,
                 "index": self.view.order().get(episode_id)}
 
     def heartbeat(self, page: str, episode_id: str) -> dict[str, Any]:
@@ -172,6 +182,9 @@ class LabelDesk:
         EpisodeNotFound without writing anything."""
         score = self.check_score(score)
         self._require(episode_id)
+        problem = self.view.meta_problem(episode_id)
+        if problem is not None:
+            raise LabelConflict(f"episode {episode_id} cannot be labelled: {problem}; your label was not written")
         with self._lock:
             self._expire(time.time())
             if self._held_by_other(page, episode_id, time.time()):
@@ -189,12 +202,18 @@ class LabelDesk:
                     "your label was not written"
                 )
             self.view.run.append_label(episode_id, score, labeller)
+            row = current_labels(self.view.run.labels())[episode_id]
         self.release(page, episode_id)
-        return current_labels(self.view.run.labels())[episode_id]
+        now, window = time.time(), self.undo_window_s()
+        with self._lock:
+            self._given = {e: g for e, g in self._given.items() if now - g[1] <= window}
+            self._given[episode_id] = (page, row["time"])
+        return row
 
     def undo(self, page: str, episode_id: str, labeller: str = "web") -> dict[str, Any]:
         """Takes back the label of `episode_id` (a retraction row) and leases the episode back
-        to `page`; refused once the run has taken the label as its reward."""
+        to `page`. Refused (LabelConflict) once the run took the label as its reward or
+        `undo_window_s` has passed, and (NotYourLabel) unless `page` gave it through this desk."""
         self._require(episode_id)
         window = self.undo_window_s()
         with self._locked_labels() as labels:
@@ -202,17 +221,28 @@ class LabelDesk:
             if existing is None:
                 raise LabelConflict(f"episode {episode_id} has no label to undo (already undone?)")
             used = self.view.scores_by_episode().get(episode_id, {}).get("human", {}).get("score")
-            age = time.time() - float(existing.get("time") or 0)
-            if used is not None or (window is not None and age > window):
+            if used is not None:
+                raise LabelConflict(f"the run has already taken the label of episode {episode_id} as its "
+                                    "reward (recorded in rewards.jsonl); it can no longer be undone")
+            stamp = existing.get("time")
+            age = time.time() - stamp if isinstance(stamp, int | float) else float("inf")
+            if age > window:
                 raise LabelConflict(
-                    f"the run has already taken the label of episode {episode_id} as its reward "
-                    f"({'recorded in rewards.jsonl' if used is not None else f'labels count after {window + 1:g} s'}); "
-                    "it can no longer be undone"
+                    f"episode {episode_id} was labelled {age:.1f} s ago and undo closes after {window:g} s "
+                    "(the label has settled: reward.labels_settle_s); it can no longer be undone"
+                )
+            with self._lock:
+                given = self._given.get(episode_id)
+            if given != (page, stamp):
+                raise NotYourLabel(
+                    f"episode {episode_id}: its label {existing.get('score')} by "
+                    f"{existing.get('labeller') or 'someone'} was given on another page (or through another "
+                    "dashboard, or before this one restarted); only the page that gave it can undo it, "
+                    "and nothing was written"
                 )
             self.view.run.retract_label(episode_id, labeller)
         with self._lock:
+            self._given.pop(episode_id, None)
             self._release_page(page)
             self._leases[episode_id] = (page, time.time() + self.lease_s)
         return {"episode": self._item(episode_id), "undone": existing}
-
-

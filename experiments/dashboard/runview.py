@@ -3,6 +3,7 @@
     view = RunView("runs/widowx_pick_place_dsrl-20261126-101500")
     view.scores_by_episode()   # episode id -> source -> its score, raw answer, failures
     view.labels()              # episode id -> the label in force
+    view.meta(eid)             # its checked meta.json; None, and view.meta_problem(eid) says why
     view.state()               # whether the run is running, stale, finished or unknown
 
 Everything is read from the files the run writes (and that may be half written: a torn last
@@ -20,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from experiments.dashboard.episode_meta import EpisodeMeta, MetaUnreadable, read_episode_meta
 from experiments.rundir import RunDir
 from reward_clients.human import current_labels
 
@@ -27,6 +29,8 @@ __all__ = ["RunView", "RunDirMissing"]
 
 # A run writes status.json every few seconds while it runs; older than this, it says so.
 STALE_AFTER_S = 30.0
+# Episodes with a bad meta.json named one by one in problems(); the rest are counted.
+SHOWN_BROKEN = 5
 
 
 class RunDirMissing(FileNotFoundError):
@@ -40,7 +44,7 @@ class RunView:
         self.run = RunDir(root)
         self._lock = threading.Lock()
         self._files: dict[str, tuple[tuple[int, int], Any]] = {}
-        self._meta: dict[str, tuple[int, dict[str, Any] | None]] = {}
+        self._meta: dict[str, tuple[tuple[int, int], tuple[EpisodeMeta | None, str | None]]] = {}
 
     @property
     def root(self) -> Path:
@@ -79,6 +83,11 @@ class RunView:
                        "or this folder holds episodes only (rrl rollout)")
         if not self.run.episodes_dir.is_dir():
             out.append(f"{self.root} has no episodes/ folder yet: no episode has been stored")
+        broken = self.broken_episodes()
+        out += [f"episode {eid}: {problem} (listed and marked, left out of labelling)"
+                for eid, problem in list(broken.items())[:SHOWN_BROKEN]]
+        if len(broken) > SHOWN_BROKEN:
+            out.append(f"{len(broken) - SHOWN_BROKEN} more episodes have an unreadable meta.json")
         return out
 
     def config(self) -> dict[str, Any] | None:
@@ -119,25 +128,37 @@ class RunView:
         self.check()
         return self.run.episode_ids()
 
-    def meta(self, episode_id: str) -> dict[str, Any] | None:
-        """The episode's meta.json (cached; written once by Episode.save), None if unreadable."""
+    def meta(self, episode_id: str) -> EpisodeMeta | None:
+        """The episode's checked meta.json, None when it cannot be used (`meta_problem` says why)."""
+        return self._read_meta(episode_id)[0]
+
+    def meta_problem(self, episode_id: str) -> str | None:
+        """Why the episode's meta.json cannot be used ("meta.json unreadable: ..."), else None."""
+        return self._read_meta(episode_id)[1]
+
+    def broken_episodes(self) -> dict[str, str]:
+        """episode_id -> its meta.json problem, for the complete episodes whose meta.json is bad."""
+        return {eid: problem for eid in self.episode_ids() if (problem := self.meta_problem(eid))}
+
+    def _read_meta(self, episode_id: str) -> tuple[EpisodeMeta | None, str | None]:
+        # Cached per episode until meta.json's size or modification time changes.
         path = self.run.episode_path(episode_id) / "meta.json"
         try:
-            mtime = path.stat().st_mtime_ns
-        except FileNotFoundError:
-            return None
+            stat = path.stat()
+            key = (stat.st_size, stat.st_mtime_ns)
+        except OSError as error:
+            return None, f"meta.json unreadable: {error.strerror or error}"
         with self._lock:
             hit = self._meta.get(episode_id)
-            if hit is not None and hit[0] == mtime:
+            if hit is not None and hit[0] == key:
                 return hit[1]
         try:
-            meta = json.loads(path.read_text())
-            meta = meta if isinstance(meta, dict) else None
-        except (OSError, json.JSONDecodeError):
-            meta = None
+            read: tuple[EpisodeMeta | None, str | None] = (read_episode_meta(path), None)
+        except MetaUnreadable as error:
+            read = (None, str(error))
         with self._lock:
-            self._meta[episode_id] = (mtime, meta)
-        return meta
+            self._meta[episode_id] = (key, read)
+        return read
 
     # ----- per-episode scores -----------------------------------------------------------------
     def scores_by_episode(self) -> dict[str, dict[str, dict[str, Any]]]:

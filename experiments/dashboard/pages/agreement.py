@@ -1,6 +1,7 @@
 """The agreement view (/agreement): human labels against a reward model or the sim oracle.
 
-    GET  /api/agreement    ?source=: confusion matrix, MAE, exact and within-one rates, bias, worst
+    GET  /api/agreement    ?source=: confusion matrix, MAE, exact and within-one rates, bias, worst,
+                           and the run's problems (episodes with a bad meta.json, ...)
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ def agreement(view: RunView, source: str = "") -> dict[str, Any]:
         if human is None:
             human = scores.get(eid, {}).get("human", {}).get("score")
         if source == "oracle_score":
-            model = (view.meta(eid) or {}).get("oracle_score")
+            meta = view.meta(eid)  # None for an episode with a bad meta.json: no oracle to compare
+            model = meta.oracle_score if meta is not None else None
         else:
             model = scores.get(eid, {}).get(source, {}).get("score")
         if human in range(1, 6) and model in range(1, 6):
@@ -67,4 +69,5 @@ def agreement(view: RunView, source: str = "") -> dict[str, Any]:
         "within_one": sum(e <= 1 for e in errors) / n if n else None,
         "bias": sum(p["model"] - p["human"] for p in pairs) / n if n else None,
         "worst": sorted(pairs, key=lambda p: -abs(p["human"] - p["model"]))[:10],
+        "problems": view.problems(),
     }

@@ -2,6 +2,9 @@
 
     GET  /api/episodes         ?source=&min_score=&max_score=&min_disagreement=&labelled=yes|no
     GET  /api/episodes/<id>    one episode with every source's score and raw answer
+
+An episode whose meta.json cannot be used is still listed, with `problem` saying why and the
+fields read from meta.json null; its scores and label come from the run's other files.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from experiments.dashboard.labelling import EpisodeNotFound
+from experiments.dashboard.episode_meta import EpisodeMeta
 from experiments.dashboard.pages.shared import int_arg, render_page, run_view, valid_episode_id
 from experiments.dashboard.runview import RunView
 
@@ -46,43 +49,48 @@ def api_episodes() -> Response:
 @blueprint.get("/api/episodes/<episode_id>")
 def api_episode(episode_id: str) -> Response:
     view = run_view()
-    summary = episode_summary(view, valid_episode_id(episode_id, view))
-    if summary is None:
-        raise EpisodeNotFound(f"episode {episode_id}: its meta.json cannot be read (still being written?)")
-    return jsonify(summary)
+    return jsonify(episode_summary(view, valid_episode_id(episode_id, view)))
 
 
 def episode_summary(view: RunView, episode_id: str, *, scores=None, labels=None,
-                    order=None) -> dict[str, Any] | None:
-    """One episode with every source's score, its label, oracle and safety events; None while
-    its meta.json cannot be read. `scores`, `labels`, `order`: the view's, when already read."""
+                    order=None) -> dict[str, Any]:
+    """One episode with every source's score, its label, oracle and safety events. When its
+    meta.json cannot be used, `problem` says why and the fields read from it are null.
+    `scores`, `labels`, `order`: the view's, when already read."""
     meta = view.meta(episode_id)
-    if meta is None:
-        return None
     scores = view.scores_by_episode() if scores is None else scores
     labels = view.labels() if labels is None else labels
     order = view.order() if order is None else order
     sources = scores.get(episode_id, {})
     label = labels.get(episode_id)
-    infos = meta.get("infos") or []
-    extra = meta.get("metadata") or {}
-    safety = {k: sum(bool(i.get(k)) for i in infos if isinstance(i, dict)) for k in SAFETY_KINDS}
-    safety["events"] = sum(int(i.get("safety_events") or 0) for i in infos if isinstance(i, dict))
-    safety["fault"] = next((i["fault"] for i in infos if isinstance(i, dict) and i.get("fault")), None)
     values = [s["score"] for s in sources.values() if s.get("score") is not None]
     values += [label["score"]] if label else []
-    values += [meta["oracle_score"]] if meta.get("oracle_score") is not None else []
+    values += [meta.oracle_score] if meta is not None and meta.oracle_score is not None else []
     return {
-        "episode_id": episode_id, "index": order.get(episode_id), "task": meta.get("task", ""),
-        "robot": meta.get("robot", ""), "task_name": meta.get("task_name", ""),
-        "oracle_score": meta.get("oracle_score"), "is_success": meta.get("is_success"),
-        "end_reason": meta.get("end_reason"), "num_frames": meta.get("num_frames"),
-        "fps": meta.get("fps"), "frame_size": meta.get("frame_size"),
-        "duration_s": max(0.0, float(meta.get("ended_at") or 0) - float(meta.get("started_at") or 0)),
-        "actor": extra.get("actor"), "params_version": extra.get("params_version"),
-        "sources": sources, "label": label, "safety": safety,
+        "episode_id": episode_id, "index": order.get(episode_id), **_meta_fields(meta),
+        "sources": sources, "label": label,
         "scored": any(s.get("score") is not None for s in sources.values()),
         "disagreement": (max(values) - min(values)) if len(values) >= 2 else None,
+        "problem": view.meta_problem(episode_id),
+    }
+
+
+def _meta_fields(meta: EpisodeMeta | None) -> dict[str, Any]:
+    """What the summary shows from meta.json; all null when it cannot be used."""
+    if meta is None:
+        return dict.fromkeys(("task", "robot", "task_name", "oracle_score", "is_success", "end_reason",
+                              "num_frames", "fps", "frame_size", "duration_s", "actor",
+                              "params_version", "safety"))
+    safety: dict[str, Any] = {k: sum(bool(i.get(k)) for i in meta.infos) for k in SAFETY_KINDS}
+    safety["events"] = sum(int(i.get("safety_events") or 0) for i in meta.infos)
+    safety["fault"] = next((i["fault"] for i in meta.infos if i.get("fault")), None)
+    return {
+        "task": meta.task, "robot": meta.robot, "task_name": meta.task_name,
+        "oracle_score": meta.oracle_score, "is_success": meta.is_success,
+        "end_reason": meta.end_reason, "num_frames": meta.num_frames, "fps": meta.fps,
+        "frame_size": list(meta.frame_size) if meta.frame_size is not None else None,
+        "duration_s": meta.duration_s, "actor": meta.metadata.get("actor"),
+        "params_version": meta.metadata.get("params_version"), "safety": safety,
     }
 
 
@@ -95,15 +103,13 @@ def filter_episodes(
     min_disagreement: int | None = None,
     labelled: bool | None = None,
 ) -> list[dict[str, Any]]:
-    """Summaries, newest first, filtered by one source's score ("label" = the human label,
-    "oracle_score" = the sim oracle, "" = any score), by disagreement (max - min over every
-    score the episode has), and by whether a person labelled it."""
+    """Summaries, newest first (those with a bad meta.json too, marked), filtered by one source's
+    score ("label" = the human label, "oracle_score" = the sim oracle, "" = any score), by
+    disagreement (max - min over every score the episode has), and by whether a person labelled it."""
     scores, labels, order = view.scores_by_episode(), view.labels(), view.order()
     out = []
     for eid in reversed(view.episode_ids()):
         item = episode_summary(view, eid, scores=scores, labels=labels, order=order)
-        if item is None:
-            continue
         if min_score is not None or max_score is not None:
             picked = _scores_of(item, source)
             lo, hi = min_score or 1, max_score or 5

@@ -2,7 +2,8 @@
 
     GET  /api/label/next          ?page=&exclude=id,id: lease the next episode to label
     POST /api/label               {"page", "episode_id", "score", "labeller"}
-    POST /api/label/undo          {"page", "episode_id"}
+    POST /api/label/undo          {"page", "episode_id"}: only the page's own label, within the
+                                  settle time (403 for another page's label, 409 once settled)
     POST /api/label/heartbeat     {"page", "episode_id"}
     POST /api/label/release       {"page", "episode_id"}
 

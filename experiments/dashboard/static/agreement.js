@@ -5,7 +5,7 @@ const select = document.getElementById("source");
 
 async function refresh() {
   const a = await api(`/api/agreement?source=${encodeURIComponent(select.value)}`);
-  showBanner([], "warn");
+  showBanner(a.problems, "warn");
   if (select.options.length !== a.sources.length) {
     select.replaceChildren(...a.sources.map((s) => el("option", { value: s, text: s === "oracle_score" ? "sim oracle" : s })));
   }

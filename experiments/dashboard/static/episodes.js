@@ -30,15 +30,17 @@ async function refreshList() {
     .map((h) => el("th", { text: h }))));
   const tbody = document.querySelector("#episode-table tbody");
   tbody.replaceChildren(...data.episodes.map((e) => {
-    const row = el("tr", { "data-episode": e.episode_id },
-      el("td", { text: fmt(e.index) }), el("td", { text: e.episode_id, class: "mono" }), el("td", { text: e.task }),
+    // An episode whose meta.json cannot be used is listed, marked, with the reason where its task goes.
+    const row = el("tr", { "data-episode": e.episode_id, class: e.problem ? "broken" : "" },
+      el("td", { text: fmt(e.index) }), el("td", { text: e.episode_id, class: "mono" }),
+      e.problem ? el("td", { text: e.problem, class: "bad problem" }) : el("td", { text: e.task }),
       ...knownSources.map((s) => {
         const src = e.sources[s];
         return src && src.score ? scoreCell(src.score) : el("td", { class: "muted", text: src ? "pending" : "–", title: src && src.error ? src.error : "" });
       }),
       scoreCell(e.label && e.label.score, e.label ? `by ${e.label.labeller}` : ""), scoreCell(e.oracle_score),
       el("td", { text: fmt(e.disagreement), class: e.disagreement >= 2 ? "warn" : "" }),
-      el("td", { text: e.safety.events ? String(e.safety.events) : "–", class: e.safety.events ? "warn" : "" }),
+      el("td", { text: e.safety && e.safety.events ? String(e.safety.events) : "–", class: e.safety && e.safety.events ? "warn" : "" }),
       el("td", { text: fmt(e.end_reason) }));
     row.addEventListener("click", () => { location.hash = e.episode_id; });
     return row;
@@ -68,16 +70,17 @@ async function showDetail(id) {
   if (e.label) body.append(el("tr", {}, el("td", { text: "label" }), el("td", { text: e.label.labeller }),
     scoreCell(e.label.score), el("td", { text: "–" }), el("td", { text: "–" }), el("td", { text: "human label (web page)" })));
   sources.append(body);
-  const safety = Object.entries(e.safety).filter(([, v]) => v).map(([k, v]) => `${k}: ${v}`);
+  const safety = Object.entries(e.safety || {}).filter(([, v]) => v).map(([k, v]) => `${k}: ${v}`);
   panel.replaceChildren(
     el("h2", { text: `Episode ${e.index ?? ""}` }), el("p", { class: "mono", text: e.episode_id }),
+    ...(e.problem ? [el("p", { class: "message error problem", text: `${e.problem}: its task, oracle and safety are unknown, and it cannot be labelled.` })] : []),
     el("p", {}, "Task: ", el("strong", { text: e.task })),
     el("div", { class: "media" }, video, el("figure", { class: "final" },
       el("img", { src: `/media/${id}/final.png`, alt: "final frame" }), el("figcaption", { text: "final frame" }))),
     fillTable([["oracle score (sim)", e.oracle_score], ["success (sim)", e.is_success], ["end reason", e.end_reason],
       ["frames", `${fmt(e.num_frames)} at ${fmt(e.fps)} fps`], ["duration", `${fmt(e.duration_s, 1)} s`],
       ["actor / params", `${fmt(e.actor)} / ${fmt(e.params_version)}`],
-      ["safety events", safety.length ? safety.join(", ") : "none"]]),
+      ["safety events", e.safety ? (safety.length ? safety.join(", ") : "none") : null]]),
     el("h3", { text: "Reward sources" }), sources);
   for (const row of document.querySelectorAll("#episode-table tbody tr")) {
     row.classList.toggle("selected", row.dataset.episode === id);

@@ -164,7 +164,7 @@ async function undo() {
     show(r.episode);
     say(`Label ${r.undone.score} of episode ${episodeId} taken back; label it again.`, "ok");
   } catch (error) {
-    if (error.status === 409 || error.status === 404) undoStack.pop();
+    if (error.status === 403 || error.status === 409 || error.status === 404) undoStack.pop();
     say(`Cannot undo: ${error.message}`, error.status === 409 ? "warn" : "error");
   } finally {
     busy = false;

@@ -131,3 +131,22 @@ def test_run_view_renders_its_plots_from_the_run_directory(browser, site):
     browser.find_element("id", "pause").click()
     wait_for(browser, lambda: RunDir(root).paused(), what="control.json paused")
     assert wait_for(browser, lambda: browser.find_element("id", "pause").text == "Resume collection", what="button")
+
+
+def test_episode_browser_lists_and_marks_an_episode_whose_meta_json_is_broken(browser, site):
+    root, url = site
+    ids = RunDir(root).episode_ids()
+    broken = ids[1]
+    (root / "episodes" / broken / "meta.json").write_text('{"episode_id": ')
+    browser.get(url + "episodes")
+    rows = wait_for(browser, lambda: browser.execute_script(
+        "return [...document.querySelectorAll('#episode-table tbody tr')].map("
+        "(r) => [r.dataset.episode, r.className, r.children[2].textContent])"), what="the episode rows")
+    assert [r[0] for r in rows] == ids[::-1]
+    marked = {r[0]: r for r in rows if r[1] == "broken"}
+    assert list(marked) == [broken] and marked[broken][2].startswith("meta.json unreadable: not JSON")
+    assert broken in browser.find_element("id", "banner").text
+    browser.find_element("css selector", f"tr[data-episode='{broken}']").click()
+    problem = wait_for(browser, lambda: browser.execute_script(
+        "const p = document.querySelector('#detail .problem'); return p && p.textContent"), what="the detail's problem")
+    assert "meta.json unreadable" in problem and "cannot be labelled" in problem

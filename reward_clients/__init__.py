@@ -6,6 +6,10 @@
     result = client.score(episode)            # RewardResult(score=4, reward=0.75, ...)
     results = client.score_many(episodes, max_concurrency=8)   # in input order
 
+    # In a run, each client takes what it needs from the run directory (run_settings): the model
+    # clients cache scores in <run>/reward_cache, the web-mode human client reads <run>/labels.jsonl.
+    client = reward_clients.make("roboreward", run_dir="runs/widowx-pick-...")
+
 Names: "roboreward", "gemini_er", "human", "oracle", "noisy_oracle". The settings of each are the
 fields of its config class (RoboRewardConfig, GeminiConfig, HumanConfig, OracleConfig,
 NoisyOracleConfig); `api_key=` (HTTP clients) and `source=` (human) are runtime objects, not
@@ -16,11 +20,14 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
+from pathlib import Path
 from typing import Any
 
 from reward_clients.base import RewardClient, RewardMapping, RewardResult
 from reward_clients.cache import ScoreCache, cache_key
 from reward_clients.errors import (
+    RetriesExhaustedError,
     RewardAnswerError,
     RewardClientError,
     RewardConfigError,
@@ -71,12 +78,14 @@ __all__ = [
     "ROBOREWARD_PROMPT",
     "build_prompt",
     "parse_answer",
+    # the typed errors (errors.py)
+    "RetriesExhaustedError",
+    "RewardAnswerError",
     "RewardClientError",
     "RewardConfigError",
-    "RewardServerError",
     "RewardQuotaError",
+    "RewardServerError",
     "RewardVideoTooLargeError",
-    "RewardAnswerError",
 ]
 
 # name -> (config class, client class, keyword arguments passed to the client, not the config)
@@ -95,9 +104,17 @@ def config_class(name: str) -> type:
     return _registry_entry(name)[0]
 
 
-def make(name: str, **config: Any) -> RewardClient:
-    """Builds the reward client `name` from its settings; a bad setting or missing key fails here."""
+def make(name: str, *, run_dir: str | os.PathLike | None = None, **config: Any) -> RewardClient:
+    """Builds the reward client `name` from its settings; a bad setting or missing key fails here.
+
+    `run_dir`: the run directory the client works for, or None. The client class decides what it
+    takes from it (`RewardClient.run_settings`); a setting given here always wins.
+    """
     config_cls, client_cls, runtime_names = _registry_entry(name)
+    if run_dir is not None:
+        if not isinstance(run_dir, str | os.PathLike) or not str(run_dir):
+            raise RewardConfigError(f"reward_clients.make({name!r}): run_dir must be a path or None, got {run_dir!r}")
+        config = {**client_cls.run_settings(Path(run_dir), config), **config}
     runtime = {key: config.pop(key) for key in runtime_names if key in config}
     fields = {field.name for field in dataclasses.fields(config_cls)}
     unknown = sorted(set(config) - fields)

@@ -20,6 +20,7 @@ import concurrent.futures
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from envs.episode import Episode
@@ -154,6 +155,13 @@ class RewardClient(abc.ABC):
 
     def __init__(self, mapping: RewardMapping) -> None:
         self.mapping = mapping
+
+    @classmethod
+    def run_settings(cls, run_dir: Path, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """Settings this client takes from the run directory it works for, given the user's
+        `settings`; `reward_clients.make(..., run_dir=...)` uses them where the user set none.
+        By default none: the client keeps nothing in the run."""
+        return {}
 
     @property
     @abc.abstractmethod

@@ -13,6 +13,7 @@ __all__ = [
     "RewardConfigError",
     "RewardServerError",
     "RewardQuotaError",
+    "RetriesExhaustedError",
     "RewardVideoTooLargeError",
     "RewardAnswerError",
 ]
@@ -49,6 +50,16 @@ class RewardServerError(RewardClientError):
 
 class RewardQuotaError(RewardServerError):
     """A quota that will not recover by retrying soon (for example Gemini's per-day request quota)."""
+
+
+class RetriesExhaustedError(RewardServerError):
+    """Every attempt a retry policy allows failed, or the server asked for a longer wait than it
+    allows; `attempts` requests were made and `__cause__` is the last failure. A later try may work.
+    """
+
+    def __init__(self, message: str, *, attempts: int) -> None:
+        super().__init__(message, retryable=True)
+        self.attempts = attempts
 
 
 class RewardVideoTooLargeError(RewardClientError):

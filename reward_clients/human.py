@@ -27,7 +27,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
@@ -80,8 +80,8 @@ class HumanConfig:
     max_invalid: int = 10
     # Score-to-reward mapping: "progress", "success", {score: reward} or five rewards.
     mapping: Any = "progress"
-    # Web mode: answers come from the dashboard's labelling page through `labels_file`. The
-    # training loop sets `labels_file` to <run>/labels.jsonl when this is on.
+    # Web mode: answers come from the dashboard's labelling page through `labels_file`. In a run
+    # (make(..., run_dir=...)) `labels_file` defaults to <run>/labels.jsonl when this is on.
     web: bool = False
     # The labels.jsonl the page writes; setting it turns web mode on.
     labels_file: str | None = None
@@ -266,7 +266,7 @@ class HumanClient(RewardClient):
         if config.web and config.labels_file is None:
             raise RewardConfigError(
                 "human: web mode reads the labelling page's labels from labels_file (the run's "
-                "labels.jsonl), which is not set; the training loop sets it, or pass labels_file="
+                "labels.jsonl), which is not set; pass run_dir= (the training loop does) or labels_file="
             )
         self.web = config.labels_file is not None
         if self.web:
@@ -279,6 +279,11 @@ class HumanClient(RewardClient):
         self.label_source = source or TerminalSource()
         self.video_dir = Path(config.video_dir or tempfile.mkdtemp(prefix="rrl-human-"))
         self.video_dir.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def run_settings(cls, run_dir: Path, settings: Mapping[str, Any]) -> dict[str, Any]:
+        # Web mode: labels come from the dashboard's labelling page through the run directory.
+        return {"labels_file": str(run_dir / "labels.jsonl")} if settings.get("web") else {}
 
     @property
     def model(self) -> str:

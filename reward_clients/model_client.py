@@ -1,6 +1,7 @@
 """The scoring loop shared by the video-model clients (RoboReward over vLLM, Gemini Robotics-ER).
 
-One `score` call: encode the clip, look in the cache, then up to `max_retries + 1` requests.
+One `score` call: encode the clip, look in the cache, then up to `max_retries + 1` requests
+(transport.call_with_retries, the retry loop the counterfactual relabeller shares).
 Each request either gives a parsable answer (done), fails in a way a retry may fix (back off and
 try again), or fails in a way that says the configuration is wrong (raise at once). A parse
 failure counts as a failed attempt like a 503 does. When the attempts run out the episode comes
@@ -12,17 +13,18 @@ from __future__ import annotations
 import abc
 import dataclasses
 import json
-import logging
 import os
 import random
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from envs.episode import Episode
 from reward_clients.base import RewardClient, RewardMapping, RewardResult
 from reward_clients.cache import ScoreCache, cache_key
 from reward_clients.errors import (
+    RetriesExhaustedError,
     RewardAnswerError,
     RewardConfigError,
     RewardQuotaError,
@@ -33,8 +35,8 @@ from reward_clients.pipeline import score_pipelined
 from reward_clients.prompt import build_prompt, parse_answer
 from reward_clients.transport import (
     RETRYABLE_STATUS,
-    RetryPolicy,
-    Transport,
+    TransportConfig,
+    call_with_retries,
     error_message,
     parse_retry_after,
     redact,
@@ -42,20 +44,17 @@ from reward_clients.transport import (
 
 __all__ = ["ModelClientConfig", "ModelClient", "Prepared", "Reply"]
 
-logger = logging.getLogger("reward_clients")
-
 # How much of a model's text goes into an error message (the full text is in raw_text).
 _ERROR_TEXT_CHARS = 500
 
 
 @dataclasses.dataclass(frozen=True)
-class ModelClientConfig:
-    """Settings common to the clients that send the episode video to a model over HTTP."""
+class ModelClientConfig(TransportConfig):
+    """Settings common to the clients that send the episode video to a model over HTTP (plus the
+    base_url, timeouts and retries of TransportConfig)."""
 
     # The model id the service serves.
     model: str = ""
-    # The service's root URL (the client appends its route).
-    base_url: str = ""
     # Environment variable holding the API key; the key itself is never part of a config.
     api_key_env: str = ""
     # Frames per second sampled from the episode for the clip (at most the episode's rate).
@@ -66,19 +65,7 @@ class ModelClientConfig:
     resolution: tuple[int, int] | None = None
     # x264 quality of the clip (lower = better, bigger).
     crf: int = 20
-    # Seconds to wait for the server's answer (per request, while it is silent).
-    timeout_s: float = 120.0
-    # Seconds to wait for a TCP connection.
-    connect_timeout_s: float = 5.0
-    # Retries after the first request, for retryable errors and unparsable answers alike.
-    max_retries: int = 3
-    # First back-off in seconds, doubling per retry, with jitter.
-    backoff_base_s: float = 1.0
-    # Cap on one back-off in seconds.
-    backoff_max_s: float = 30.0
-    # Longest server-requested wait (Retry-After, retryDelay) honoured; longer ends the retries.
-    max_retry_wait_s: float = 120.0
-    # Folder of the score cache; None disables caching.
+    # Folder of the score cache; None disables caching. In a run it defaults to <run>/reward_cache.
     cache_dir: str | None = None
     # Score-to-reward mapping: "progress", "success", {score: reward} or five rewards.
     mapping: Any = "progress"
@@ -86,32 +73,15 @@ class ModelClientConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model.strip():
             raise ValueError(f"{type(self).__name__}: model must be a non-empty model id, got {self.model!r}")
-        if not isinstance(self.base_url, str) or not self.base_url.startswith(("http://", "https://")):
-            raise ValueError(
-                f"{type(self).__name__}: base_url must start with http:// or https://, got {self.base_url!r}"
-            )
-        object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
-        for name in ("timeout_s", "connect_timeout_s"):
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or not 0 < value <= 3600:
-                raise ValueError(f"{type(self).__name__}: {name} must be in (0, 3600] seconds, got {value!r}")
+        super().__post_init__()
         if self.cache_dir is not None and not isinstance(self.cache_dir, str | os.PathLike):
             raise ValueError(f"{type(self).__name__}: cache_dir must be a path or None, got {self.cache_dir!r}")
         object.__setattr__(self, "mapping", RewardMapping.parse(self.mapping))
         # Built once here so a bad value fails at make(), not at the first episode.
         object.__setattr__(self, "resolution", self.video_spec().resolution)
-        self.retry_policy()
 
     def video_spec(self) -> VideoSpec:
         return VideoSpec(fps=self.fps, max_frames=self.max_frames, resolution=self.resolution, crf=self.crf)
-
-    def retry_policy(self) -> RetryPolicy:
-        return RetryPolicy(
-            max_retries=self.max_retries,
-            backoff_base_s=self.backoff_base_s,
-            backoff_max_s=self.backoff_max_s,
-            max_retry_wait_s=self.max_retry_wait_s,
-        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,10 +118,14 @@ class ModelClient(RewardClient):
         self._api_key = api_key
         self._check_key()
         self._spec = config.video_spec()
-        self._policy = config.retry_policy()
-        self._transport = Transport(self.source, config.connect_timeout_s, config.timeout_s, config.base_url)
+        self._transport = config.open_transport(self.source)
         self._cache = ScoreCache(config.cache_dir) if config.cache_dir else None
         self._rng = random.Random()
+
+    @classmethod
+    def run_settings(cls, run_dir: Path, settings: Mapping[str, Any]) -> dict[str, Any]:
+        # Re-scoring after a reward actor restart must not pay twice.
+        return {"cache_dir": str(run_dir / "reward_cache")}
 
     @property
     def model(self) -> str:
@@ -211,70 +185,47 @@ class ModelClient(RewardClient):
                 cached=True,
                 latency_s=time.monotonic() - start,
             )
-        last_error: Exception | None = None
-        raw_text, retry_after, attempts = "", None, 0
-        for attempt in range(self._policy.max_retries + 1):
-            if attempt:
-                if retry_after is not None and retry_after > self._policy.max_retry_wait_s:
-                    last_error = RewardServerError(
-                        f"{self.source}: the server asked to wait {retry_after:.0f} s, more than "
-                        f"max_retry_wait_s={self._policy.max_retry_wait_s:g}; {last_error}"
-                    )
-                    break
-                wait = self._policy.delay(attempt, retry_after, self._rng)
-                logger.warning(
-                    "%s: episode %s attempt %d failed (%s); retrying in %.2f s",
-                    self.source,
-                    episode.episode_id,
-                    attempts,
-                    self._redact(str(last_error)),
-                    wait,
-                )
-                time.sleep(wait)
+        attempts, raw_text = 0, ""
+
+        def send() -> tuple[int, Reply]:
+            nonlocal attempts, raw_text
             attempts += 1
             try:
                 reply = self.read_reply(self._post(prepared))
                 raw_text = reply.text
-                score = parse_answer(reply.text)
-            except RewardServerError as error:
-                if not error.retryable:
-                    raise
-                last_error, retry_after = error, error.retry_after_s
+                return parse_answer(reply.text), reply
             except RewardAnswerError as error:
-                last_error, retry_after, raw_text = error, None, error.raw_text
-                if not error.retryable:
-                    break
-            else:
-                if self._cache is not None:
-                    self._cache.put(
-                        prepared.key,
-                        {
-                            "score": score,
-                            "raw_text": raw_text,
-                            "model": self.model,
-                            "source": self.source,
-                            "task": episode.task,
-                        },
-                    )
-                return self.result(
-                    episode,
-                    score,
-                    raw_text=raw_text,
-                    attempts=attempts,
-                    usage=reply.usage,
-                    latency_s=time.monotonic() - start,
-                )
-        error = f"{self.source}: episode {episode.episode_id} not scored after {attempts} attempt(s): {last_error}"
-        if isinstance(last_error, RewardAnswerError):
-            error += f"; raw text: {raw_text[-_ERROR_TEXT_CHARS:]!r}"
+                raw_text = error.raw_text
+                raise
+
+        what = f"episode {episode.episode_id}"
+        secrets = [self._api_key] if self._api_key else []
+        try:
+            score, reply = call_with_retries(self.config, send, service=self.source, what=what, rng=self._rng,
+                                             secrets=secrets)
+        except RetriesExhaustedError as exhausted:
+            return self._failed(episode, str(exhausted), exhausted.__cause__, raw_text, attempts, start)
+        except RewardAnswerError as error:  # one that asking again cannot fix (a blocked prompt)
+            message = f"{self.source}: {what} failed after {attempts} attempt(s): {error}"
+            return self._failed(episode, message, error, raw_text, attempts, start)
+        if self._cache is not None:
+            self._cache.put(
+                prepared.key,
+                {"score": score, "raw_text": raw_text, "model": self.model, "source": self.source, "task": episode.task},
+            )
         return self.result(
-            episode,
-            None,
-            raw_text=raw_text,
-            attempts=attempts,
-            error=self._redact(error),
-            latency_s=time.monotonic() - start,
+            episode, score, raw_text=raw_text, attempts=attempts, usage=reply.usage, latency_s=time.monotonic() - start
         )
+
+    def _failed(
+        self, episode: Episode, message: str, last_error: BaseException | None, raw_text: str, attempts: int,
+        start: float,
+    ) -> RewardResult:
+        """The result of an episode left unscored, to be retried later; never a made-up score."""
+        if isinstance(last_error, RewardAnswerError):
+            message += f"; raw text: {raw_text[-_ERROR_TEXT_CHARS:]!r}"
+        return self.result(episode, None, raw_text=raw_text, attempts=attempts, error=self._redact(message),
+                           latency_s=time.monotonic() - start)
 
     def _post(self, prepared: Prepared) -> dict[str, Any]:
         """Sends one request; returns the JSON object of a 2xx reply or raises RewardServerError."""

@@ -1,5 +1,8 @@
 """Local stand-ins for vLLM's OpenAI chat route and Gemini's generateContent, on 127.0.0.1.
 
+Package code, not a test file: `rrl bench` and the tests both import it (as acme ships
+acme/testing/fakes.py); it imports nothing from tests/.
+
 They speak the real request and reply shapes, error bodies included, and are scriptable:
 
     with FakeVLLM(answers={"open the drawer": "ANSWER: 4"}, latency_s=0.2) as server:

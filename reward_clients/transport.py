@@ -1,8 +1,13 @@
-"""HTTP plumbing shared by the model clients: transport, error classification, back-off.
+"""HTTP plumbing shared by the model clients and the counterfactual relabeller: transport
+settings, error classification, and the one bounded retry loop with back-off.
 
 Retried (the same request may work later): connection errors, timeouts, 408, 429, 500, 502,
 503, 504 (and other 5xx). Not retried: 400, 401, 403, 404 and other 4xx (the request or the
 configuration is wrong; the client adds what to fix), and a per-day quota 429.
+
+    config = TransportConfig(base_url="http://127.0.0.1:8000/v1", max_retries=2)
+    transport = config.open_transport("roboreward")
+    answer = call_with_retries(config, send_once, service="roboreward", what="episode ep-0")
 """
 
 from __future__ import annotations
@@ -10,21 +15,24 @@ from __future__ import annotations
 import dataclasses
 import email.utils
 import json
+import logging
 import random
 import re
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 import requests
 
-from reward_clients.errors import RewardServerError
+from reward_clients.errors import RetriesExhaustedError, RewardAnswerError, RewardServerError
 
 __all__ = [
     "RetryPolicy",
+    "TransportConfig",
     "Transport",
+    "call_with_retries",
     "parse_retry_after",
     "parse_duration",
     "error_message",
@@ -32,31 +40,36 @@ __all__ = [
     "RETRYABLE_STATUS",
 ]
 
+logger = logging.getLogger("reward_clients")
+T = TypeVar("T")
+
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 @dataclasses.dataclass(frozen=True)
 class RetryPolicy:
-    """Bounded retries with exponential back-off and jitter."""
+    """Bounded retries with exponential back-off and jitter (used by `call_with_retries`)."""
 
-    # Retries after the first attempt (so at most max_retries + 1 requests per episode).
+    # Retries after the first request, for retryable errors (and, in the reward clients, for
+    # unparsable answers): at most max_retries + 1 requests per call.
     max_retries: int = 3
-    # First back-off; doubles per retry. Tests use a few milliseconds.
+    # First back-off in seconds; doubles per retry, with jitter.
     backoff_base_s: float = 1.0
-    # Cap on one computed back-off (a server's Retry-After may ask for more, up to max_retry_wait_s).
+    # Cap on one computed back-off in seconds (a server's Retry-After may ask for more, up to
+    # max_retry_wait_s).
     backoff_max_s: float = 30.0
-    # Longest wait a server may ask for (Retry-After, RetryInfo); a longer one ends the retries and
-    # returns the episode as failed, to be scored later, instead of parking a worker for ages.
+    # Longest wait a server may ask for (Retry-After, RetryInfo); a longer one ends the retries (the
+    # call fails, to be tried later: an episode stays pending) instead of parking a worker for ages.
     max_retry_wait_s: float = 120.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_retries, int) or not 0 <= self.max_retries <= 20:
-            raise ValueError(f"retries: max_retries must be an int in 0..20, got {self.max_retries!r}")
+            raise ValueError(f"{type(self).__name__}: max_retries must be an int in 0..20, got {self.max_retries!r}")
         for name in ("backoff_base_s", "backoff_max_s", "max_retry_wait_s"):
             value = getattr(self, name)
             if not isinstance(value, int | float) or value < 0:
-                raise ValueError(f"retries: {name} must be a number >= 0, got {value!r}")
+                raise ValueError(f"{type(self).__name__}: {name} must be a number >= 0, got {value!r}")
 
     def delay(self, retry: int, retry_after_s: float | None, rng: random.Random) -> float:
         """Seconds to wait before retry number `retry` (1-based).
@@ -67,6 +80,87 @@ class RetryPolicy:
         step = min(self.backoff_max_s, self.backoff_base_s * 2 ** (retry - 1))
         backoff = step / 2 + rng.uniform(0, step / 2)
         return max(backoff, retry_after_s or 0.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class TransportConfig(RetryPolicy):
+    """Where requests go and how they travel: the service root, timeouts, and the retry policy.
+
+    The settings of the model clients (ModelClientConfig) and of the counterfactual relabeller
+    inherit these fields, so `timeout_s=...` or `max_retries=0` means the same everywhere.
+    """
+
+    # The service's root URL (the client appends its route).
+    base_url: str = ""
+    # Seconds to wait for the server's answer (per request, while it is silent).
+    timeout_s: float = 120.0
+    # Seconds to wait for a TCP connection.
+    connect_timeout_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not isinstance(self.base_url, str) or not self.base_url.startswith(("http://", "https://")):
+            raise ValueError(
+                f"{type(self).__name__}: base_url must start with http:// or https://, got {self.base_url!r}"
+            )
+        object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
+        for name in ("timeout_s", "connect_timeout_s"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not 0 < value <= 3600:
+                raise ValueError(f"{type(self).__name__}: {name} must be in (0, 3600] seconds, got {value!r}")
+
+    def open_transport(self, service: str) -> Transport:
+        """A Transport to `base_url` with these timeouts; `service` starts its error messages."""
+        return Transport(service, self.connect_timeout_s, self.timeout_s, self.base_url)
+
+
+def call_with_retries(
+    policy: RetryPolicy,
+    send: Callable[[], T],
+    *,
+    service: str,
+    what: str,
+    rng: random.Random | None = None,
+    secrets: Iterable[str] = (),
+) -> T:
+    """What `send()` returns, calling it at most `policy.max_retries + 1` times.
+
+    `send` makes one attempt. A RewardServerError or RewardAnswerError with `retryable` set asks
+    for another; anything else (a non-retryable one included) propagates at once. Between attempts
+    it waits `policy.delay(...)`, with the server's Retry-After as a floor; a server asking for
+    longer than `max_retry_wait_s` ends the retries. Running out raises RetriesExhaustedError
+    from the last failure, its message "<service>: <what> failed after N attempt(s): <last
+    failure>", with `secrets` redacted there and in the log lines.
+    """
+    rng = rng or random.Random()
+    secrets = tuple(secrets)
+    last_error: RewardServerError | RewardAnswerError | None = None
+    reason = ""
+    attempt = 0
+    while attempt <= policy.max_retries:
+        if last_error is not None:
+            retry_after = last_error.retry_after_s if isinstance(last_error, RewardServerError) else None
+            if retry_after is not None and retry_after > policy.max_retry_wait_s:
+                reason = (
+                    f"the server asked to wait {retry_after:.0f} s, more than "
+                    f"max_retry_wait_s={policy.max_retry_wait_s:g}; "
+                )
+                break
+            wait = policy.delay(attempt, retry_after, rng)
+            logger.warning(
+                "%s: %s: attempt %d failed (%s); retrying in %.2f s",
+                service, what, attempt, redact(str(last_error), secrets), wait,
+            )
+            time.sleep(wait)
+        attempt += 1
+        try:
+            return send()
+        except (RewardServerError, RewardAnswerError) as error:
+            if not error.retryable:
+                raise
+            last_error = error
+    message = f"{service}: {what} failed after {attempt} attempt(s): {reason}{last_error}"
+    raise RetriesExhaustedError(redact(message, secrets), attempts=attempt) from last_error
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:

@@ -1,8 +1,8 @@
 """Counterfactual relabelling: new instructions under which a successful episode earns 1-4.
 
 RoboReward's second negative-augmentation recipe. For a video that completes its task (score 5),
-a language model behind an OpenAI-compatible chat route (vLLM, or any such service; configured
-like the `roboreward` client) proposes one instruction per score 1-4 that the *same* final state
+a language model behind an OpenAI-compatible chat route (vLLM, or any such service; its base_url,
+timeouts and retries are the reward clients' TransportConfig, so they behave as for `roboreward`) proposes one instruction per score 1-4 that the *same* final state
 would earn; a second call per proposal asks the model to score the proposal against the rubric,
 and only proposals whose check gives the intended score are kept.
 
@@ -19,7 +19,6 @@ import json
 import os
 import random
 import re
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -27,8 +26,8 @@ from reward_clients import RewardAnswerError, RewardServerError, parse_answer
 from reward_clients.prompt import ROBOREWARD_PROMPT
 from reward_clients.transport import (
     RETRYABLE_STATUS,
-    RetryPolicy,
-    Transport,
+    TransportConfig,
+    call_with_retries,
     error_message,
     parse_retry_after,
 )
@@ -56,8 +55,9 @@ CHECK_PROMPT = (
 
 
 @dataclasses.dataclass(frozen=True)
-class CounterfactualConfig:
-    """Settings of the counterfactual relabeller (the `--counterfactual key=value` words)."""
+class CounterfactualConfig(TransportConfig):
+    """Settings of the counterfactual relabeller (the `--counterfactual key=value` words), plus the
+    base_url, timeouts and retries of TransportConfig (retried: 5xx, 429, timeouts)."""
 
     # The chat model that proposes instructions.
     model: str = "Qwen/Qwen3-8B"
@@ -71,13 +71,6 @@ class CounterfactualConfig:
     max_tokens: int = 512
     # Sampling temperature of the proposals (checks are greedy).
     temperature: float = 0.7
-    # Seconds to wait for an answer, and for a connection.
-    timeout_s: float = 120.0
-    connect_timeout_s: float = 5.0
-    # Retries after the first request for retryable errors (5xx, 429, timeouts).
-    max_retries: int = 3
-    backoff_base_s: float = 1.0
-    backoff_max_s: float = 30.0
     # Episodes relabelled at once.
     max_concurrency: int = 4
     # Extra top-level request keys, e.g. {"chat_template_kwargs": {"enable_thinking": false}}.
@@ -86,23 +79,15 @@ class CounterfactualConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model.strip():
             raise ValueError(f"CounterfactualConfig: model must be a model id, got {self.model!r}")
-        if not isinstance(self.base_url, str) or not self.base_url.startswith(("http://", "https://")):
-            raise ValueError(
-                f"CounterfactualConfig: base_url must start with http:// or https://, got {self.base_url!r}"
-            )
-        object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
+        super().__post_init__()
         if not isinstance(self.max_tokens, int) or not 16 <= self.max_tokens <= 32768:
             raise ValueError(f"CounterfactualConfig: max_tokens must be an int in 16..32768, got {self.max_tokens!r}")
         if not isinstance(self.temperature, int | float) or not 0 <= self.temperature <= 2:
             raise ValueError(f"CounterfactualConfig: temperature must be in [0, 2], got {self.temperature!r}")
-        for name in ("timeout_s", "connect_timeout_s"):
-            if not 0 < getattr(self, name) <= 3600:
-                raise ValueError(f"CounterfactualConfig: {name} must be in (0, 3600] s, got {getattr(self, name)!r}")
         if not isinstance(self.max_concurrency, int) or self.max_concurrency < 1:
             raise ValueError(f"CounterfactualConfig: max_concurrency must be an int >= 1, got {self.max_concurrency!r}")
         if not isinstance(self.extra_body, Mapping):
             raise ValueError(f"CounterfactualConfig: extra_body must be a JSON object, got {self.extra_body!r}")
-        RetryPolicy(max_retries=self.max_retries, backoff_base_s=self.backoff_base_s, backoff_max_s=self.backoff_max_s)
 
     @property
     def checker(self) -> str:
@@ -153,42 +138,36 @@ class Relabeller:
     def __init__(self, config: CounterfactualConfig, api_key: str | None = None) -> None:
         self.config = config
         self._api_key = api_key if api_key is not None else (os.environ.get(config.api_key_env) or None)
-        self._policy = RetryPolicy(max_retries=config.max_retries, backoff_base_s=config.backoff_base_s,
-                                   backoff_max_s=config.backoff_max_s)
-        self._transport = Transport("counterfactual", config.connect_timeout_s, config.timeout_s, config.base_url)
+        self._transport = config.open_transport("counterfactual")
         self._rng = random.Random()
 
     def chat(self, prompt: str, model: str, temperature: float) -> str:
-        """The answer text of one user message; retryable failures are retried, the rest raise."""
+        """The answer text of one user message; retryable failures are retried (the config's
+        retry policy), the rest raise RewardServerError."""
         headers = {"Content-Type": "application/json"}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
         body = {**self.config.extra_body, "model": model, "messages": [{"role": "user", "content": prompt}],
                 "temperature": temperature, "max_tokens": self.config.max_tokens}
         url, data = f"{self.config.base_url}/chat/completions", json.dumps(body).encode()
-        last_error: RewardServerError | None = None
-        for attempt in range(self._policy.max_retries + 1):
-            if attempt:
-                time.sleep(self._policy.delay(attempt, last_error.retry_after_s if last_error else None, self._rng))
-            try:
-                status, reply_headers, payload, raw = self._transport.post_json(url, headers, data)
-            except RewardServerError as error:
-                last_error = error
-                continue
+
+        def send() -> str:
+            status, reply_headers, payload, raw = self._transport.post_json(url, headers, data)
             if 200 <= status < 300 and isinstance(payload, dict):
                 choices = payload.get("choices") or [{}]
                 content = (choices[0].get("message") or {}).get("content") if isinstance(choices[0], dict) else None
                 if isinstance(content, str):
                     return content
+            # A 2xx without an answer is a broken reply: asking again may get a whole one.
             retryable = status in RETRYABLE_STATUS or status >= 500 or 200 <= status < 300
-            last_error = RewardServerError(
+            raise RewardServerError(
                 f"counterfactual: HTTP {status} from {url}: {error_message(payload, raw)}", status=status,
                 retryable=retryable, retry_after_s=parse_retry_after(reply_headers.get("Retry-After")),
             )
-            if not retryable:
-                raise last_error
-        raise RewardServerError(f"counterfactual: no answer after {self._policy.max_retries + 1} attempts: "
-                                f"{last_error}") from last_error
+
+        secrets = [self._api_key] if self._api_key else []
+        return call_with_retries(self.config, send, service="counterfactual", what=f"chat request to {model}",
+                                 rng=self._rng, secrets=secrets)
 
     def relabel(self, task: str) -> RelabelOutcome:
         """Proposals for a task whose video scores 5, each checked by a second call."""

@@ -1,10 +1,13 @@
-"""`reward_clients.make`, config validation, the clip sampler, the cache, and import hygiene."""
+"""`reward_clients.make` (run directories included), config validation, the clip sampler, the
+cache, and import hygiene."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -12,6 +15,7 @@ import pytest
 import reward_clients
 from reward_clients import RewardConfigError, ScoreCache, VideoSpec, cache_key, make_clip
 from reward_clients.media import sample_count
+from reward_clients.testing import FakeVLLM
 from reward_clients.transport import RetryPolicy, Transport, parse_duration, parse_retry_after
 from tests.reward_clients.helpers import episode_with_ramp
 
@@ -31,6 +35,49 @@ def test_unknown_name_suggests_the_closest():
 def test_unknown_setting_suggests_the_closest():
     with pytest.raises(RewardConfigError, match="'max_frame' \\(did you mean 'max_frames'\\?\\)"):
         reward_clients.make("roboreward", max_frame=8)
+
+
+def test_model_clients_cache_in_the_run_directory(tmp_path, fast):
+    with FakeVLLM() as server:
+        client = reward_clients.make("roboreward", base_url=server.base_url, run_dir=tmp_path, **fast)
+        assert client.config.cache_dir == str(tmp_path / "reward_cache")
+        first, again = client.score(episode_with_ramp()), client.score(episode_with_ramp())
+        assert (first.cached, again.cached, again.score) == (False, True, first.score)
+        assert len(server.requests) == 1
+    assert len(ScoreCache(tmp_path / "reward_cache")) == 1
+
+
+def test_a_cache_dir_the_user_sets_wins_over_the_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("GEMINI_API_KEY", "k")
+    own = tmp_path / "own-cache"
+    for name in ("roboreward", "gemini_er"):
+        client = reward_clients.make(name, run_dir=tmp_path / "run", cache_dir=str(own))
+        assert client.config.cache_dir == str(own)
+    off = reward_clients.make("roboreward", run_dir=tmp_path / "run", cache_dir=None)
+    assert off.config.cache_dir is None
+    assert reward_clients.make("gemini_er", run_dir=tmp_path).config.cache_dir == str(tmp_path / "reward_cache")
+
+
+def test_web_human_client_reads_the_run_labels(tmp_path):
+    row = {"episode_id": "ep-0", "score": 2, "labeller": "web", "time": time.time() - 1}
+    (tmp_path / "labels.jsonl").write_text(json.dumps(row) + "\n")
+    client = reward_clients.make("human", web=True, run_dir=tmp_path, labels_settle_s=0.0, answer_timeout_s=2.0)
+    assert client.config.labels_file == str(tmp_path / "labels.jsonl")
+    assert client.score(episode_with_ramp()).score == 2
+    # At a terminal the human client takes nothing from the run.
+    assert reward_clients.make("human", run_dir=tmp_path, video_dir=str(tmp_path / "clips")).config.labels_file is None
+
+
+def test_oracle_clients_leave_the_run_directory_alone(tmp_path):
+    for name in ("oracle", "noisy_oracle"):
+        result = reward_clients.make(name, run_dir=tmp_path).score(episode_with_ramp(oracle_score=4))
+        assert result.score is not None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_run_dir_must_be_a_path():
+    with pytest.raises(RewardConfigError, match="run_dir must be a path or None, got 3"):
+        reward_clients.make("oracle", run_dir=3)
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@
 2. Dataset generation from the sim: `rrl make-dataset` with scripted experts and two clips per
    successful episode, in videos (episodes and clips) per minute.
 
-The local server is the test fixture reward_clients/testing.py, so this runs from a source
-checkout; it binds 127.0.0.1 and contacts nothing else.
+The local server is the fake vLLM server that ships in reward_clients.testing; it binds
+127.0.0.1 and contacts nothing else.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@
 2. `score_many` with concurrency 8 on 32 episodes against a local vLLM-shaped server that takes
    1 s per request. Target <= 5 s (the floor is 4 s: four waves of eight).
 
-The local server is the test fixture reward_clients/testing.py, so this runs from a source
-checkout; it binds 127.0.0.1 and contacts nothing else.
+The local server is the fake vLLM server that ships in reward_clients.testing; it binds
+127.0.0.1 and contacts nothing else.
 """
 
 from __future__ import annotations

@@ -1,13 +1,15 @@
 """rrl agents: diffusion policy, DSRL (SAC in noise space), SAC (RLPD), BC; JAX + Flax + optax.
 
 Main entry points:
-    make_agent(kind, obs_dim, config) -> Agent            pure functions: init, update, select_action
-    make_learner(kind, obs_dim, config, ...) -> AgentLearner   replay + jitted update + checkpoints
+    agent_builder(kind) -> AgentBuilder           what a kind is (uses_demos, acts_in), no JAX work
+    make_agent(kind, obs_dim, config) -> Agent    pure functions: init, update, select_action
+    make_learner(kind, obs_dim, config, ...) -> AgentLearner   replay, jitted update, checkpoints
     pretrain_diffusion(demos, config, key) -> (params, metrics)
     make_obs(proprio, states) -> flat observation;  episode_to_transitions(...)
 """
 
 from agents.agent import Agent, PolicyStep, make_agent
+from agents.builders import AgentBuilder, agent_builder
 from agents.checkpoint import load_diffusion, save_diffusion
 from agents.config import (
     AGENT_KINDS,
@@ -23,12 +25,14 @@ from agents.core import Learner, Policy, VariableSource
 from agents.diffusion import DiffusionPolicy
 from agents.learner import AgentLearner, make_learner
 from agents.networks import ObsStats, compute_obs_stats
+from agents.observation import make_obs
 from agents.pretrain import pretrain_diffusion
-from agents.replay import ReplayBuffer, Transitions, episode_to_transitions, make_obs
+from agents.replay import ReplayBuffer, Transitions, episode_to_transitions
 
 __all__ = [
     "AGENT_KINDS",
     "Agent",
+    "AgentBuilder",
     "AgentConfig",
     "AgentLearner",
     "BCConfig",
@@ -45,6 +49,7 @@ __all__ = [
     "SACConfig",
     "Transitions",
     "VariableSource",
+    "agent_builder",
     "compute_obs_stats",
     "episode_to_transitions",
     "load_diffusion",

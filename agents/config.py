@@ -3,6 +3,7 @@
 Every field has a comment and every value is checked in `__post_init__`, so a bad value fails
 when the config is built, not halfway through a run. `AgentConfig.debug()` is a tiny config for
 tests. `config_from_dict` rebuilds a config from `dataclasses.asdict` output (checkpoint sidecars).
+`AGENT_KINDS` names the agents; `agents.builders` says what each one is.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 __all__ = [
     "AGENT_KINDS",
+    "LEGACY_AGENT_KINDS",
     "AgentConfig",
     "BCConfig",
     "DSRLConfig",
@@ -24,8 +26,9 @@ __all__ = [
     "config_from_dict",
 ]
 
-# kind -> what the agent's action (the thing stored in the replay buffer) is.
-AGENT_KINDS = {"dsrl_sac": "noise", "dsrl_na": "action", "sac": "action", "bc": "action"}
+AGENT_KINDS = ("dsrl", "dsrl_na", "sac", "bc")  # one builder each in agents/builders.py
+# Old name -> name: run directories and checkpoints written before a rename still hold the old one.
+LEGACY_AGENT_KINDS = {"dsrl_sac": "dsrl"}
 
 
 def _positive(owner: str, **values: float) -> None:
@@ -77,9 +80,7 @@ class DiffusionConfig:
     num_sample_steps: int = 5  # DDIM steps at sampling time (<= num_train_steps)
     learning_rate: float = 3e-4  # Adam learning rate for BC (pretraining and fine-tuning)
     batch_size: int = 256  # BC minibatch size in pretraining
-    # Gradient steps of `pretrain_diffusion`. At 3,000 the pick_place policy was still underfit:
-    # it missed grasps by centimetres under every noise draw, leaving DSRL nothing to steer to.
-    pretrain_steps: int = 10_000
+    pretrain_steps: int = 10_000  # steps of `pretrain_diffusion`; DSRL needs a well-fit base policy
     encoder: EncoderConfig = EncoderConfig()  # what the policy is conditioned on
 
     def __post_init__(self) -> None:
@@ -126,13 +127,9 @@ class SACConfig:
     batch_size: int = 256  # transitions per critic update
     critic_updates_per_step: int = 1  # critic updates per actor update inside one `update` call
     backup_entropy: bool = False  # subtract alpha * log pi in critic targets (off: sparse)
-    # Known bounds (low, high) of the return, or None. One terminal reward in [0, 1] bounds every
-    # value to [0, 1]; clipping the critic target there stops the overestimation feedback that
-    # otherwise sends Q far above any reward when the actor chases critic errors.
+    # Known (low, high) of the return, or None: clipped targets cannot feed on overestimates.
     target_range: tuple[float, float] | None = None
-    # "td": the usual bootstrapped target. "mc": the episode's discounted Monte-Carlo return,
-    # gamma ** steps_to_end * terminal reward, with no bootstrapping, so the critic cannot feed
-    # on its own overestimates; suited to one reward per episode over a short horizon.
+    # "td": bootstrapped; "mc": gamma ** steps_to_end * episode return, which cannot self-inflate.
     critic_target: str = "td"
 
     def __post_init__(self) -> None:
@@ -167,9 +164,7 @@ class DSRLConfig:
 
     noise_scale: float = 1.5  # the noise actor outputs tanh(u) * noise_scale per dimension
     distill_noise_std: float = 1.0  # DSRL-NA: std of the noise Q^W is distilled on
-    # The actor loss adds weight * |w|^2 / 2, a Gaussian prior on the noise: where the critic
-    # shows no gradient (most of the noise dimensions, early on) w stays at the base policy's
-    # most likely chunk, w = 0, instead of drifting with the critic's errors.
+    # Actor loss + weight * |w|^2 / 2: where the critic has no gradient, w stays at the mode, 0.
     noise_prior_weight: float = 0.0
 
     def __post_init__(self) -> None:
@@ -208,8 +203,7 @@ class ReplayConfig:
     demo_reward: float = 1.0  # terminal reward given to demonstrations (they succeed)
     min_transitions: int = 64  # online transitions before `updates_owed()` asks for updates
     utd_ratio: float = 1.0  # `update` calls owed per online transition added
-    # Time-limit ends bootstrap (discount 1) if True. False (default): every episode end is
-    # terminal, because the reward is one judgement of the whole episode (see agents/replay.py).
+    # Bootstrap at time limits; off: the reward judges the whole episode (see agents/replay.py).
     bootstrap_time_limit: bool = False
 
     def __post_init__(self) -> None:
@@ -230,8 +224,8 @@ class AgentConfig:
     """Everything one learner needs; `make_agent(kind, obs_dim, config)` reads the relevant parts."""
 
     diffusion: DiffusionConfig = DiffusionConfig()  # base policy (DSRL, BC) and chunk shape (all)
-    sac: SACConfig = SACConfig()  # actor-critic settings (dsrl_sac, dsrl_na, sac)
-    dsrl: DSRLConfig = DSRLConfig()  # noise space (dsrl_sac, dsrl_na)
+    sac: SACConfig = SACConfig()  # actor-critic settings (dsrl, dsrl_na, sac)
+    dsrl: DSRLConfig = DSRLConfig()  # noise space (dsrl, dsrl_na)
     bc: BCConfig = BCConfig()  # fine-tuning weights (bc)
     replay: ReplayConfig = ReplayConfig()  # buffers and update-to-data ratio (all)
     seed: int = 0  # seed of the learner's network init and update keys

@@ -6,8 +6,8 @@ demo file) hands them over with `add_episode`.
 
 Typical loop (the run loop, not the learner, decides when to train):
 
-    learner = make_learner("dsrl_sac", obs_dim, AgentConfig(), diffusion_params=pretrained)
-    policy = make_agent("dsrl_sac", obs_dim, AgentConfig())       # on the actor's side
+    learner = make_learner("dsrl", obs_dim, AgentConfig(), diffusion_params=pretrained)
+    policy = make_agent("dsrl", obs_dim, AgentConfig())       # on the actor's side
     while running:
         for episode in newly_scored_episodes():
             learner.add_episode(obs=..., actions=..., reward=..., terminal=..., noise=...)
@@ -53,19 +53,19 @@ class Learner(VariableSource):
         *,
         obs: np.ndarray,
         actions: np.ndarray,
-        reward: float,
-        terminal: bool,
         noise: np.ndarray | None = None,
         images: np.ndarray | None = None,
+        reward: float,
+        terminal: bool,
         demo: bool = False,
         count: bool = True,
     ) -> int:
         """Adds one whole episode whose terminal reward is known; returns the transitions added.
 
-        obs (N + 1, D) float (`agents.replay.make_obs(proprio, states)`), actions (N, 7), reward the
-        episode's terminal reward, terminal True when it ended in success or a true terminal state
-        (False at a time limit), noise (K, H, 7) the DSRL noise of each decision, images
-        (N + 1, H, W, 3) uint8 when the policy sees a camera. `demo=True` files it as a
+        obs (N + 1, D) float (`agents.observation.make_obs(proprio, states)`), actions (N, 7),
+        reward the episode's terminal reward, terminal True when it ended in success or a true
+        terminal state (False at a time limit), noise (K, H, 7) the DSRL noise of each decision,
+        images (N + 1, H, W, 3) uint8 when the policy sees a camera. `demo=True` files it as a
         demonstration (RLPD mixing); `count=False` leaves the update-to-data accounting alone (used
         when rebuilding the buffer after `restore`).
         """

@@ -4,10 +4,11 @@ Both variants keep the pretrained diffusion policy in `params["diffusion"]` and 
 the noise actor outputs w = noise_scale * tanh(u), and the action chunk sent to the robot is
 `DiffusionPolicy.sample_actions(diffusion, obs, w)` (deterministic DDIM).
 
-DSRL-SAC: plain SAC whose action is w; the critic is Q(obs, w) and the replay buffer stores w.
+DSRL ("dsrl"): plain SAC whose action is w; the critic is Q(obs, w) and the replay buffer stores w.
   Its update is `agents.sac.make_sac_update` with action_scale = noise_scale.
 
-DSRL-NA (noise-aliased, Wagenmaker et al. 2025): the replay buffer stores executed action chunks.
+DSRL-NA ("dsrl_na", noise-aliased, Wagenmaker et al. 2025): the replay buffer stores executed
+action chunks.
   Q^A(obs, a)  twin critics trained by TD on actions; the next action is the diffusion policy's
                output for the noise actor's w' (no entropy term: the entropy lives in noise space).
   Q^W(obs, w)  a noise critic distilled from Q^A: regress Q^W(obs, w) on mean_i Q^A_i(obs,
@@ -25,19 +26,25 @@ import jax.numpy as jnp
 
 from agents.diffusion import DiffusionPolicy
 from agents.networks import split_named
-from agents.sac import SACParts, make_actor_critic_update
+from agents.sac import ActorCritic, make_actor_critic_update
 from agents.state import AgentState, first_minibatch
 
 __all__ = ["make_dsrl_na_critic_loss", "make_dsrl_na_update"]
 
 
-def _na_target(parts: SACParts, policy: DiffusionPolicy, params: dict, mb: dict, key: jax.Array):
+def _na_target(
+    actor_critic: ActorCritic, policy: DiffusionPolicy, params: dict, mb: dict, key: jax.Array
+):
     """r + gamma * discount * min_i Q^A'_i(s', diffusion(s', w')), w' ~ pi^W(s')."""
-    next_noise, _ = parts.sample(params, mb["next_obs"], key)
+    next_noise, _ = actor_critic.sample(params, mb["next_obs"], key)
     next_action = policy.sample_flat(params["diffusion"], mb["next_obs"], next_noise)
-    next_q = jnp.min(parts.q_values(params, "target_critic", mb["next_obs"], next_action), axis=0)
-    target = mb["reward"] + parts.config.discount * mb["discount"] * jax.lax.stop_gradient(next_q)
-    return parts.finish_target(target, mb)
+    next_q = jnp.min(
+        actor_critic.q_values(params, "target_critic", mb["next_obs"], next_action), axis=0
+    )
+    target = mb["reward"] + actor_critic.config.discount * mb["discount"] * jax.lax.stop_gradient(
+        next_q
+    )
+    return actor_critic.finish_target(target, mb)
 
 
 def _distill_inputs(
@@ -50,41 +57,43 @@ def _distill_inputs(
 
 
 def make_dsrl_na_update(
-    parts: SACParts, policy: DiffusionPolicy, distill_noise_std: float
+    actor_critic: ActorCritic, policy: DiffusionPolicy, distill_noise_std: float
 ) -> Callable[[AgentState, dict, jax.Array], tuple[AgentState, dict]]:
     """Pure `update(state, batch, key) -> (state, metrics)` for DSRL-NA."""
 
     def critic_step(params: dict, opt_state: dict, mb: dict, key: jax.Array):
         keys = split_named(key, ("target", "distill"))
-        target = _na_target(parts, policy, params, mb, keys["target"])
-        params, opt_state, loss, q = parts.regress(
+        target = _na_target(actor_critic, policy, params, mb, keys["target"])
+        params, opt_state, loss, q = actor_critic.regress(
             params, opt_state, "critic", mb["obs"], mb["agent_action"], target
         )
         noise, action = _distill_inputs(
-            policy, params, mb["obs"], distill_noise_std, keys["distill"], parts.action_dim
+            policy, params, mb["obs"], distill_noise_std, keys["distill"], actor_critic.action_dim
         )
-        distill_target = jnp.mean(parts.q_values(params, "critic", mb["obs"], action), axis=0)
-        params, opt_state, d_loss, _ = parts.regress(
+        distill_target = jnp.mean(
+            actor_critic.q_values(params, "critic", mb["obs"], action), axis=0
+        )
+        params, opt_state, d_loss, _ = actor_critic.regress(
             params, opt_state, "noise_critic", mb["obs"], noise, distill_target
         )
         return params, opt_state, {"critic_loss": loss, "q_mean": q, "distill_loss": d_loss}
 
     def q_fn(params: dict, obs: dict, noise: jax.Array) -> jax.Array:
-        return jnp.mean(parts.q_values(params, "noise_critic", obs, noise), axis=0)
+        return jnp.mean(actor_critic.q_values(params, "noise_critic", obs, noise), axis=0)
 
-    return make_actor_critic_update(parts, critic_step, q_fn)
+    return make_actor_critic_update(actor_critic, critic_step, q_fn)
 
 
 def make_dsrl_na_critic_loss(
-    parts: SACParts, policy: DiffusionPolicy
+    actor_critic: ActorCritic, policy: DiffusionPolicy
 ) -> Callable[[AgentState, dict, jax.Array], jax.Array]:
     """Q^A's TD loss on the batch's first minibatch, without updating anything (diagnostics)."""
 
     def critic_loss(state: AgentState, batch: dict, key: jax.Array) -> jax.Array:
         mb = first_minibatch(batch)
         params = state.params
-        target = _na_target(parts, policy, params, mb, key)
-        loss, _ = parts.regression_loss(
+        target = _na_target(actor_critic, policy, params, mb, key)
+        loss, _ = actor_critic.regression_loss(
             params["critic"], params["obs_stats"], mb["obs"], mb["agent_action"], target
         )
         return loss

@@ -20,7 +20,7 @@ import numpy as np
 
 from agents.agent import Agent, make_agent
 from agents.checkpoint import read_meta, restore_tree, save_tree
-from agents.config import AgentConfig
+from agents.config import LEGACY_AGENT_KINDS, AgentConfig
 from agents.core import Learner
 from agents.networks import ObsStats, split_named
 from agents.replay import ReplayBuffer, episode_to_transitions
@@ -85,7 +85,7 @@ class AgentLearner(Learner):
             raise ValueError(
                 f"AgentLearner: obs must be (N + 1, {self.agent.obs_dim}), got {obs.shape}"
             )
-        uses_noise = self.agent.action_space == "noise"
+        uses_noise = self.agent.acts_in == "noise"
         if demo and uses_noise:
             raise ValueError(
                 f"AgentLearner({self.agent.kind}): demos have no DSRL noise to learn from"
@@ -122,7 +122,7 @@ class AgentLearner(Learner):
         """The next update's batch, drawn deterministically from (seed, update count)."""
         n, b = self.agent.batch_shape
         rng = np.random.default_rng([self.agent.config.seed, self.counters["updates"]])
-        use_demos = len(self.demos) > 0 and self.agent.action_space == "action"
+        use_demos = len(self.demos) > 0 and self.agent.acts_in == "action"
         n_demo = round(b * self.agent.config.replay.demo_ratio) if use_demos else 0
         if len(self.replay) == 0 and n_demo < b:
             raise ValueError(f"AgentLearner({self.agent.kind}): no online transitions to train on")
@@ -181,7 +181,8 @@ class AgentLearner(Learner):
 
     def restore(self, path: str | os.PathLike) -> None:
         meta = read_meta(path)
-        if meta.get("kind") != self.agent.kind or meta.get("obs_dim") != self.agent.obs_dim:
+        kind = LEGACY_AGENT_KINDS.get(meta.get("kind"), meta.get("kind"))
+        if kind != self.agent.kind or meta.get("obs_dim") != self.agent.obs_dim:
             raise ValueError(
                 f"AgentLearner: checkpoint {path} is {meta.get('kind')!r} with obs_dim "
                 f"{meta.get('obs_dim')}, this learner is {self.agent.kind!r} with {self.agent.obs_dim}"

@@ -27,15 +27,7 @@ import dataclasses
 
 import numpy as np
 
-__all__ = ["ReplayBuffer", "Transitions", "episode_to_transitions", "make_obs", "pad_chunks"]
-
-
-def make_obs(proprio: np.ndarray, states: np.ndarray | None = None) -> np.ndarray:
-    """The flat observation the agents see: proprio, then sim state if any, along the last axis."""
-    proprio = np.asarray(proprio, np.float32)
-    if states is None or np.size(states) == 0:
-        return proprio
-    return np.concatenate([proprio, np.asarray(states, np.float32)], axis=-1)
+__all__ = ["ReplayBuffer", "Transitions", "episode_to_transitions", "pad_chunks"]
 
 
 def pad_chunks(actions: np.ndarray, starts: np.ndarray, chunk_len: int) -> np.ndarray:
@@ -54,8 +46,8 @@ class Transitions:
     reward: np.ndarray  # (K,) float32, non-zero only on the last transition
     discount: np.ndarray  # (K,) float32 in {0, 1}
     episode_return: float  # the terminal reward of this episode
+    steps_to_end: np.ndarray  # (K,) float32: decisions after this one (K - 1 - k)
     frames: np.ndarray | None = None  # (K + 1, H, W, 3) uint8 at the decision steps and the end
-    steps_to_end: np.ndarray | None = None  # (K,) decisions after this one (K - 1 - k)
 
     def __len__(self) -> int:
         return len(self.reward)
@@ -74,9 +66,10 @@ def episode_to_transitions(
 ) -> Transitions:
     """Converts an episode's arrays into decision-level transitions.
 
-    obs (N + 1, D) (see `make_obs`), actions (N, 7), reward the terminal reward, noise (K, H, 7) the
-    DSRL noise of each decision (then it is the agent action; otherwise the executed chunk is, padded
-    by repeating the last action when the episode ended mid-chunk), images (N + 1, H, W, 3) uint8.
+    obs (N + 1, D) (see `agents.observation.make_obs`), actions (N, 7), reward the terminal
+    reward, noise (K, H, 7) the DSRL noise of each decision (then it is the agent action; otherwise
+    the executed chunk is, padded by repeating the last action when the episode ended mid-chunk),
+    images (N + 1, H, W, 3) uint8.
     """
     obs = np.asarray(obs, np.float32)
     actions = np.asarray(actions, np.float32)
@@ -201,7 +194,7 @@ class ReplayBuffer:
         self._obs[slots], self._next_obs[slots] = tr.obs, tr.next_obs
         self._agent_action[slots], self._reward[slots] = tr.agent_action, tr.reward
         self._discount[slots], self._return[slots] = tr.discount, tr.episode_return
-        self._to_end[slots] = np.arange(k - 1, -1, -1) if tr.steps_to_end is None else tr.steps_to_end
+        self._to_end[slots] = tr.steps_to_end
         if uses_frames:
             fslots = (self._frame_start + self._frame_size + np.arange(k + 1)) % self.frame_capacity
             self.frames[fslots] = tr.frames

@@ -1,7 +1,8 @@
 """Soft actor-critic maths, shared by SAC on action chunks (RLPD) and DSRL (SAC on the noise).
 
-`SACParts` holds the static pieces (modules, optimisers, action bound, target entropy); its methods
-are pure functions of params. `make_sac_update` builds `update(state, batch, key)`: n critic
+`ActorCritic` holds the static pieces (actor and critic networks, their optimisers, the action
+bound, the target entropy); its methods are pure functions of params, among them sampling an action
+bounded to [-scale, scale]. `make_sac_update` builds `update(state, batch, key)`: n critic
 updates (a `lax.scan` over the batch's n minibatches, each followed by a Polyak target update),
 then one actor and one temperature update on the last minibatch.
 
@@ -22,12 +23,13 @@ from agents.config import EncoderConfig, SACConfig
 from agents.networks import Critic, ObsStats, TanhGaussianActor, split_named, tanh_gaussian_sample
 from agents.state import AgentState, apply_grads, first_minibatch, last_minibatch, polyak
 
-__all__ = ["SACParts", "make_actor_critic_update", "make_sac_critic_loss", "make_sac_update"]
+__all__ = ["ActorCritic", "make_actor_critic_update", "make_sac_critic_loss", "make_sac_update"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class SACParts:
-    """Static SAC pieces for an action of size `action_dim` bounded to [-action_scale, action_scale]."""
+class ActorCritic:
+    """Actor and critic networks with their optimisers, for an action of size `action_dim`
+    bounded to [-action_scale, action_scale] (an action chunk for SAC, the noise for DSRL)."""
 
     config: SACConfig
     encoder: EncoderConfig
@@ -160,7 +162,7 @@ class SACParts:
 
 
 def scan_critic_updates(
-    parts: SACParts,
+    actor_critic: ActorCritic,
     critic_step: Callable[[dict, dict, dict, jax.Array], tuple[dict, dict, dict[str, jax.Array]]],
     state: AgentState,
     batch: dict,
@@ -173,7 +175,7 @@ def scan_critic_updates(
         params, opt_state = carry
         mb, k = inputs
         params, opt_state, metrics = critic_step(params, opt_state, mb, k)
-        target = polyak(params["target_critic"], params["critic"], parts.config.tau)
+        target = polyak(params["target_critic"], params["critic"], actor_critic.config.tau)
         return ({**params, "target_critic": target}, opt_state), metrics
 
     (params, opt_state), metrics = jax.lax.scan(
@@ -183,7 +185,7 @@ def scan_critic_updates(
 
 
 def make_actor_critic_update(
-    parts: SACParts,
+    actor_critic: ActorCritic,
     critic_step: Callable[[dict, dict, dict, jax.Array], tuple[dict, dict, dict[str, jax.Array]]],
     q_fn: Callable[[dict, dict, jax.Array], jax.Array],
 ) -> Callable[[AgentState, dict, jax.Array], tuple[AgentState, dict]]:
@@ -193,9 +195,9 @@ def make_actor_critic_update(
     def update(state: AgentState, batch: dict, key: jax.Array) -> tuple[AgentState, dict]:
         keys = split_named(key, ("critic", "actor"))
         params, opt_state, metrics = scan_critic_updates(
-            parts, critic_step, state, batch, keys["critic"]
+            actor_critic, critic_step, state, batch, keys["critic"]
         )
-        params, opt_state, actor_metrics = parts.actor_and_temperature_step(
+        params, opt_state, actor_metrics = actor_critic.actor_and_temperature_step(
             params, opt_state, last_minibatch(batch)["obs"], keys["actor"], q_fn
         )
         new_state = state.replace(params=params, opt_state=opt_state, step=state.step + 1)
@@ -205,31 +207,33 @@ def make_actor_critic_update(
 
 
 def make_sac_update(
-    parts: SACParts,
+    actor_critic: ActorCritic,
 ) -> Callable[[AgentState, dict, jax.Array], tuple[AgentState, dict]]:
     """Pure `update(state, batch, key) -> (state, metrics)` for SAC (actions or DSRL noise)."""
 
     def critic_step(params: dict, opt_state: dict, mb: dict, key: jax.Array):
-        target = parts.soft_target(params, mb, key)
-        params, opt_state, loss, q = parts.regress(
+        target = actor_critic.soft_target(params, mb, key)
+        params, opt_state, loss, q = actor_critic.regress(
             params, opt_state, "critic", mb["obs"], mb["agent_action"], target
         )
         return params, opt_state, {"critic_loss": loss, "q_mean": q}
 
     def q_fn(params: dict, obs: dict, action: jax.Array) -> jax.Array:
-        return jnp.mean(parts.q_values(params, "critic", obs, action), axis=0)
+        return jnp.mean(actor_critic.q_values(params, "critic", obs, action), axis=0)
 
-    return make_actor_critic_update(parts, critic_step, q_fn)
+    return make_actor_critic_update(actor_critic, critic_step, q_fn)
 
 
-def make_sac_critic_loss(parts: SACParts) -> Callable[[AgentState, dict, jax.Array], jax.Array]:
+def make_sac_critic_loss(
+    actor_critic: ActorCritic,
+) -> Callable[[AgentState, dict, jax.Array], jax.Array]:
     """Critic TD loss on the batch's first minibatch, without updating anything (diagnostics)."""
 
     def critic_loss(state: AgentState, batch: dict, key: jax.Array) -> jax.Array:
         mb = first_minibatch(batch)
         params = state.params
-        target = parts.soft_target(params, mb, key)
-        loss, _ = parts.regression_loss(
+        target = actor_critic.soft_target(params, mb, key)
+        loss, _ = actor_critic.regression_loss(
             params["critic"], params["obs_stats"], mb["obs"], mb["agent_action"], target
         )
         return loss

@@ -3,8 +3,9 @@
     config = configs.get_config("widowx_pick_place_dsrl")
 
 Names are `<robot>_<task>_<agent>` for robot in {franka, widowx}, task in {pick_place,
-open_drawer} and agent in {dsrl (DSRL-SAC, the paper's method), dsrl_na, sac (RLPD-style SAC on
-actions), bc (reward-filtered BC fine-tuning)}, plus `debug`, a tiny config for tests.
+open_drawer} and agent one of `agents.config.AGENT_KINDS`: dsrl (SAC in the diffusion policy's
+noise space, the paper's method), dsrl_na, sac (RLPD-style SAC on actions), bc (reward-filtered BC
+fine-tuning); plus `debug`, a tiny config for tests.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 
-from agents.config import AgentConfig
+from agents.config import AGENT_KINDS, AgentConfig
 from configs.experiment import (
     EnvConfig,
     ExperimentConfig,
@@ -31,15 +32,7 @@ __all__ = [
     "RunConfig",
 ]
 
-_AGENTS = {"dsrl": "dsrl_sac", "dsrl_na": "dsrl_na", "sac": "sac", "bc": "bc"}
-
-
-# Per robot and task, the scripted demonstrations: (expert noise, episodes). Chosen so the BC
-# base policy is clearly imperfect when it samples its noise while its zero-noise output is far
-# better, so that noise-space RL can steer it there and beyond, as with the paper's pretrained
-# policies. Success on 50 held-out scenes, sampled / zero noise: WidowX 36 / 80 % (pick_place)
-# and 34 / 92 % (open_drawer); Franka 32 / 58 % and 36 / 96 %. Franka's pick_place at noise 0.3
-# gave 10 / 13 % (30 scenes): its grasps fail more often under the same noise.
+# (expert noise, demo episodes): an imperfect base policy that its noise can steer (RESULTS.md).
 _DEMOS = {
     ("widowx", "pick_place"): (0.3, 100),
     ("widowx", "open_drawer"): (0.22, 50),
@@ -50,32 +43,24 @@ _DEMOS = {
 
 def _named(robot: str, task: str, agent: str) -> ExperimentConfig:
     base = AgentConfig()
-    # One reward at the end of each episode, judging its final state: nothing follows the last
-    # transition, so it is not bootstrapped even when the episode ended on the time limit.
+    # One reward judges the final state, so a time-limit end is not bootstrapped either.
     replay = dataclasses.replace(base.replay, bootstrap_time_limit=False, utd_ratio=2.0)
-    # The critic regresses on each episode's discounted return, bounded to the reward's range:
-    # with bootstrapped targets the actor chased critic overestimates in the 28-D noise space
-    # (Q rose far above any reward) and success did not improve (see the README's figures).
+    # Monte-Carlo targets clipped to the reward's range: the actor cannot chase overestimates.
     sac = dataclasses.replace(base.sac, critic_target="mc", target_range=(0.0, 1.0), temperature_lr=1e-3)
     dsrl = base.dsrl
     if agent in ("dsrl", "dsrl_na"):
-        # The noise actor starts near w = 0, the base policy's most likely chunk. Fitting the
-        # critic on 20 episodes before the first update, keeping more entropy, bounding the
-        # noise at 1 (not 1.5), averaging 5 critics and a Gaussian prior on the noise keep an
-        # early, noisy critic from pulling it off that mode where it knows nothing better
-        # (pick_place figures in the README).
+        # Hold the noise actor near w = 0, the base policy's mode, until the critic knows better.
         replay = dataclasses.replace(replay, min_transitions=400)
         sac = dataclasses.replace(sac, target_entropy_scale=0.25, num_critics=5)
         dsrl = dataclasses.replace(dsrl, noise_scale=1.0, noise_prior_weight=0.2)
     demo_noise, demo_episodes = _DEMOS[robot, task]
     return ExperimentConfig(
         name=f"{robot}_{task}_{agent}",
-        agent_kind=_AGENTS[agent],
+        agent_kind=agent,
         env=EnvConfig(robot=robot, task=task),
         agent=dataclasses.replace(base, replay=replay, sac=sac, dsrl=dsrl),
         pretrain=PretrainConfig(demo_noise=demo_noise, demo_episodes=demo_episodes),
-        # A sim twin steps ~50x faster than a robot: pace it to the learner (see RunConfig). On a
-        # robot, run.max_learner_lag=0 so that the arm never waits.
+        # A sim twin outruns the learner, so it waits for it; on a robot set run.max_learner_lag=0.
         run=RunConfig(max_learner_lag=4),
     )
 
@@ -103,7 +88,7 @@ _REGISTRY: dict[str, ExperimentConfig] = {
         _named(robot, task, agent)
         for robot in ("widowx", "franka")
         for task in ("pick_place", "open_drawer")
-        for agent in _AGENTS
+        for agent in AGENT_KINDS
     )
 }
 _REGISTRY["debug"] = _debug()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from agents.config import AGENT_KINDS, AgentConfig
+from agents.config import AGENT_KINDS, LEGACY_AGENT_KINDS, AgentConfig
 
 __all__ = ["EnvConfig", "RewardConfig", "PretrainConfig", "RunConfig", "ExperimentConfig"]
 
@@ -154,7 +154,7 @@ class ExperimentConfig:
     """One named experiment: `rrl train <name> key.path=value ...`."""
 
     name: str  # registry name, used in run directory names
-    agent_kind: str = "dsrl_sac"  # "dsrl_sac" | "dsrl_na" | "sac" | "bc"
+    agent_kind: str = "dsrl"  # "dsrl" | "dsrl_na" | "sac" | "bc" (agents/builders.py)
     env: EnvConfig = EnvConfig()  # robot, task, observation and recording
     reward: RewardConfig = RewardConfig()  # reward source
     agent: AgentConfig = AgentConfig()  # learner settings
@@ -162,4 +162,6 @@ class ExperimentConfig:
     run: RunConfig = RunConfig()  # length, actors, output
 
     def __post_init__(self) -> None:
-        _choice("ExperimentConfig", "agent_kind", self.agent_kind, tuple(AGENT_KINDS))
+        if self.agent_kind in LEGACY_AGENT_KINDS:  # config.json of a run made before the rename
+            object.__setattr__(self, "agent_kind", LEGACY_AGENT_KINDS[self.agent_kind])
+        _choice("ExperimentConfig", "agent_kind", self.agent_kind, AGENT_KINDS)

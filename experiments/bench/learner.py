@@ -1,6 +1,6 @@
 """`rrl bench learner`: learner updates per second for the default network sizes, per agent kind.
 
-For each kind (dsrl_sac, dsrl_na, sac, bc) with the default `AgentConfig` (2x256 MLPs, batch 256,
+For each kind (dsrl, dsrl_na, sac, bc) with the default `AgentConfig` (2x256 MLPs, batch 256,
 chunks of 4, 10 train / 5 DDIM steps): fill the replay buffer with synthetic episodes (and demos for
 the agents that learn on actions), time the first `step()` (compilation), then run `step()` for
 `--seconds` and report updates/s, ms per update, transitions/s consumed, and the policy's latency
@@ -19,6 +19,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from agents.builders import agent_builder
 from agents.config import AGENT_KINDS, AgentConfig
 from agents.diffusion import DiffusionPolicy
 from agents.learner import make_learner
@@ -35,14 +36,14 @@ def _fill(learner, rng: np.random.Generator, episodes: int, steps: int) -> None:
         learner.add_episode(
             obs=obs, actions=actions, reward=float(i % 2), terminal=bool(i % 2), noise=noise
         )
-        if learner.agent.action_space == "action":
+        if learner.agent.acts_in == "action":
             learner.add_episode(obs=obs, actions=actions, reward=1.0, terminal=True, demo=True)
 
 
 def bench_kind(kind: str, obs_dim: int, seconds: float, config: AgentConfig) -> dict[str, Any]:
     """Timings of one agent kind (see the module docstring)."""
     policy = DiffusionPolicy(config.diffusion, obs_dim)
-    diffusion = policy.init(jax.random.key(1)) if kind != "sac" else None
+    diffusion = policy.init(jax.random.key(1)) if agent_builder(kind).needs_diffusion else None
     learner = make_learner(kind, obs_dim, config, diffusion_params=diffusion)
     _fill(learner, np.random.default_rng(0), episodes=40, steps=60)
     start = time.perf_counter()

@@ -24,18 +24,13 @@ import ray
 import envs
 import reward_clients
 from agents.agent import make_agent
-from agents.replay import make_obs
+from agents.observation import make_obs
 from configs.experiment import ExperimentConfig
 from configs.overrides import config_from_json
+from experiments.rundir import RunDir
 from experiments.training.rollouts import collect_episode, make_recorder, obs_dim_of, policy_chunks
 
-__all__ = ["EnvActor", "RewardActor", "LearnerActor", "episode_seed", "load_for_learner"]
-
-
-def episode_seed(config: ExperimentConfig, episode_index: int) -> int:
-    """The scene seed of the run's episode number `episode_index`, whichever actor runs it, so
-    runs that differ only in the reward source see the same scenes."""
-    return config.run.seed * 1_000_000 + episode_index
+__all__ = ["EnvActor", "RewardActor", "LearnerActor", "load_for_learner"]
 
 
 class EnvActor:
@@ -44,10 +39,10 @@ class EnvActor:
     def __init__(self, index: int, config_json: dict, run_root: str):
         self.index = index
         self.config = config_from_json(config_json)
-        self.episodes_dir = Path(run_root) / "episodes"
+        self.run = RunDir(run_root)
         env_kwargs = {}
         if self.config.env.backend == "real":  # every refused or clipped command is logged
-            env_kwargs["safety_log"] = str(Path(run_root) / "safety" / f"actor{index}.jsonl")
+            env_kwargs["safety_log"] = str(self.run.safety_log(index))
         self.recorder = make_recorder(self.config.env, **env_kwargs)
         self.agent = make_agent(self.config.agent_kind, obs_dim_of(self.recorder), self.config.agent)
         self.key = jax.random.key(self.config.run.seed + 7919 * (index + 1))
@@ -62,12 +57,12 @@ class EnvActor:
         guarded = getattr(self.recorder.unwrapped, "guarded", None)
         if guarded is not None:  # fresh params from the learner: tell the real robot's watchdog
             guarded.kick_learner()
-        seed = episode_seed(self.config, episode_index)
+        seed = RunDir.training_scene_seed(self.config.run.seed, episode_index)
         chunks = policy_chunks(self.agent, params, jax.random.fold_in(self.key, episode_index))
         episode = collect_episode(self.recorder, chunks, seed)
         episode.metadata.update(actor=self.index, params_version=int(version),
                                 agent_kind=self.config.agent_kind, episode_index=episode_index)
-        episode.save(self.episodes_dir / episode.episode_id)
+        episode.save(self.run.episode_path(episode.episode_id))
         self.busy_s += time.perf_counter() - start
         self.finished_at = time.time()
         return {
@@ -89,16 +84,12 @@ class RewardActor:
 
     def __init__(self, name: str, settings: dict, run_root: str):
         self.run_root = Path(run_root)
-        settings = dict(settings)
-        if name == "human" and settings.get("web"):
-            # Web mode: labels come from the dashboard's labelling page through the run directory.
-            settings.setdefault("labels_file", str(self.run_root / "labels.jsonl"))
-        self.client = reward_clients.make(name, **settings)
+        self.client = reward_clients.make(name, run_dir=self.run_root, **settings)
 
     def score(self, episode_id: str) -> dict[str, Any]:
         """The RewardResult of one stored episode, as a dict. Failures come back as results with
         `score` None and `error` set; they are never replaced by a made-up score."""
-        path = self.run_root / "episodes" / episode_id
+        path = RunDir(self.run_root).episode_path(episode_id)
         try:
             episode = envs.Episode.load(path)
         except (OSError, ValueError) as error:
@@ -136,7 +127,7 @@ class LearnerActor:
         from agents.learner import make_learner
 
         self.config = config_from_json(config_json)
-        self.run_root = Path(run_root)
+        self.run = RunDir(run_root)
         # SAC on actions normalises observations with the statistics of the demonstrations,
         # which the pretrained base policy already carries.
         self.learner = make_learner(self.config.agent_kind, obs_dim, self.config.agent,
@@ -144,7 +135,7 @@ class LearnerActor:
                                     obs_stats=diffusion_params["obs_stats"])
 
     def add_episode(self, episode_id: str, reward: float, *, count: bool = True) -> int:
-        data = load_for_learner(self.run_root / "episodes" / episode_id)
+        data = load_for_learner(self.run.episode_path(episode_id))
         return self.learner.add_episode(reward=float(reward), count=count, **data)
 
     def add_demo(self, obs: np.ndarray, actions: np.ndarray) -> int:
@@ -164,7 +155,10 @@ class LearnerActor:
         metrics.update(updates=n, updates_per_s=n / elapsed if n and elapsed > 0 else 0.0)
         return metrics
 
+    @ray.method(num_returns=2)
     def get_policy(self) -> tuple[Any, int]:
+        """(policy params, version) as two objects: the loop hands the params' reference to the
+        env actors and fetches only the version number itself."""
         params, version = self.learner.get_variables(["policy", "version"])
         return params, int(version)
 

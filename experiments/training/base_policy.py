@@ -24,8 +24,8 @@ import jax
 
 import envs
 from agents.checkpoint import load_diffusion, save_diffusion
+from agents.observation import make_obs
 from agents.pretrain import pretrain_diffusion
-from agents.replay import make_obs
 from configs import get_config
 from configs.experiment import ExperimentConfig
 from configs.overrides import apply_overrides

@@ -21,6 +21,7 @@ import jax
 import numpy as np
 
 from agents.agent import make_agent
+from agents.builders import agent_builder
 from agents.learner import make_learner
 from configs.overrides import config_from_json
 from experiments.rundir import RunDir
@@ -43,7 +44,7 @@ def _policy(run: RunDir, *, base: bool, zero_noise: bool = False):
     """(config, agent, params, deterministic) of the policy to evaluate."""
     config = config_from_json(run.read_config())
     diffusion_params, obs_dim, _ = ensure_pretrained(config)
-    if base or config.agent_kind == "bc":
+    if base or not agent_builder(config.agent_kind).has_actor:  # the diffusion policy acts
         agent = make_agent("bc", obs_dim, config.agent)
         params = {"diffusion": diffusion_params}
         if not base:

@@ -23,14 +23,14 @@ import ray
 from ray.exceptions import RayActorError, RayTaskError
 from tensorboardX import SummaryWriter
 
+from agents.builders import agent_builder
 from configs.experiment import ExperimentConfig
 from configs.overrides import config_to_dict
 from experiments.rundir import RunDir
 from experiments.training.actors import remote_actor_classes
 
-__all__ = ["TrainingRun", "RewardSourceError", "CHECKPOINT_NAME", "NORMAL_ENDS"]
+__all__ = ["TrainingRun", "RewardSourceError", "NORMAL_ENDS"]
 
-CHECKPOINT_NAME = "latest"
 NORMAL_ENDS = ("time_limit", "success")  # other end reasons are faults: kept, never scored
 
 
@@ -44,10 +44,8 @@ class TrainingRun:
     def __init__(self, config: ExperimentConfig, run: RunDir, *, reward_settings: dict | None = None):
         self.config = config
         self.run = run
+        # The reward actor hands the run directory to the client, which takes its cache or labels file there.
         self.reward_settings = dict(config.reward.settings if reward_settings is None else reward_settings)
-        if self.config.reward.name in ("roboreward", "gemini_er"):
-            # Re-scoring after a reward actor restart must not pay twice.
-            self.reward_settings.setdefault("cache_dir", str(run.root / "reward_cache"))
         self.episode_futures: dict[Any, int] = {}  # future -> actor index
         self.reward_futures: dict[Any, str] = {}  # future -> episode id
         self.pending: deque[tuple[float, str]] = deque()  # (retry-not-before, episode id)
@@ -76,11 +74,11 @@ class TrainingRun:
         self.learner = learner_cls.remote(config_json, root, obs_dim, ray.put(diffusion_params))
         self.reward_actor = reward_cls.remote(self.config.reward.name, self.reward_settings, root)
         self.env_actors = [env_cls.remote(i, config_json, root) for i in range(self.config.run.env_actors)]
-        checkpoint = self.run.checkpoints_dir / CHECKPOINT_NAME
+        checkpoint = self.run.checkpoint_path
         if checkpoint.exists():
             version = ray.get(self.learner.restore.remote(str(checkpoint)))
             print(f"resume: learner restored at update {version}", flush=True)
-        if self.config.agent_kind == "sac":  # RLPD mixes demonstrations into every batch
+        if agent_builder(self.config.agent_kind).uses_demos:  # RLPD: demos in every batch
             ray.get([self.learner.add_demo.remote(obs, actions) for obs, actions in demos])
         # Rebuild the replay buffer from the stored, scored episodes (resume).
         rebuild = [eid for eid in self.run.episode_ids() if eid in self.scored]
@@ -93,11 +91,8 @@ class TrainingRun:
         if rebuild or self.pending:
             print(f"resume: {len(rebuild)} scored episodes back in the buffer, "
                   f"{len(self.pending)} pending a reward", flush=True)
-        self.params_ref, self.params_version = self._fetch_policy()
-
-    def _fetch_policy(self) -> tuple[Any, int]:
-        params, version = ray.get(self.learner.get_policy.remote())
-        return ray.put(params), version
+        self.params_ref, version_ref = self.learner.get_policy.remote()
+        self.params_version = ray.get(version_ref)
 
     # ----- the loop ---------------------------------------------------------------------------
     def _collected(self) -> int:
@@ -179,7 +174,7 @@ class TrainingRun:
             "latency_s": result.get("latency_s"), "episode_index": summary.get("episode_index"),
         })
         if len(self.learned) % self.config.run.checkpoint_every == 0:
-            self.learner.save.remote(str(self.run.checkpoints_dir / CHECKPOINT_NAME))
+            self.learner.save.remote(str(self.run.checkpoint_path))
 
     def _train_and_publish(self) -> None:
         """Keeps one training call in flight; swaps in new params only once they are ready."""
@@ -192,14 +187,15 @@ class TrainingRun:
             if metrics.get("updates"):
                 self.run.append_metrics("learner", metrics)
                 self._scalars("learner", metrics, step=self.params_version + int(metrics["updates"]))
-                self.policy_future = self.learner.get_policy.remote()
+                self.policy_future = self.learner.get_policy.remote()  # [params ref, version ref]
             else:
                 self.params_cover = max(self.params_cover, self.training_covers)  # nothing owed
         if self.policy_future is not None:
-            ready, _ = ray.wait([self.policy_future], timeout=0)
+            params_ref, version_ref = self.policy_future
+            ready, _ = ray.wait([version_ref], timeout=0)
             if ready:
-                params, version = ray.get(self.policy_future)
-                self.params_ref, self.params_version = ray.put(params), version
+                # Only the version reaches the driver; env actors fetch the params by reference.
+                self.params_ref, self.params_version = params_ref, ray.get(version_ref)
                 self.params_cover = self.training_covers
                 self.policy_future = None
         if self.train_future is None and self.policy_future is None:
@@ -274,7 +270,7 @@ class TrainingRun:
         metrics = ray.get(self.learner.train.remote(None))
         if metrics.get("updates"):
             self.run.append_metrics("learner", metrics)
-        ray.get(self.learner.save.remote(str(self.run.checkpoints_dir / CHECKPOINT_NAME)))
+        ray.get(self.learner.save.remote(str(self.run.checkpoint_path)))
         utilisation = ray.get([a.utilisation.remote() for a in self.env_actors])
         self.run.append_metrics("actors", {"utilisation": utilisation})
         self._progress(force=True)

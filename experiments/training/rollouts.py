@@ -17,7 +17,7 @@ import jax
 import numpy as np
 
 import envs
-from agents.replay import make_obs
+from agents.observation import make_obs
 from configs.experiment import EnvConfig
 from envs.sim.experts import make_expert
 

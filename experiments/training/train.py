@@ -2,6 +2,7 @@
 
     rrl train widowx_pick_place_dsrl [key.path=value ...] [--address auto] [--run-dir DIR]
     rrl train --resume runs/widowx_pick_place_dsrl-20261126-101500
+    rrl train widowx_pick_place_dsrl --help    # every key, its current value and what it does
 
 Checks the config, starts (or joins) Ray, makes sure the base policy exists, runs the loop
 (experiments/training/loop.py) and writes the report.
@@ -16,7 +17,9 @@ from pathlib import Path
 
 import ray
 
+from agents.builders import agent_builder
 from configs import get_config, names
+from configs.describe import describe_config
 from configs.experiment import ExperimentConfig
 from configs.overrides import apply_overrides, config_from_json, config_to_dict
 from experiments.rundir import RunDir, fresh_dir
@@ -55,7 +58,7 @@ def train(config: ExperimentConfig, run: RunDir, *, wait_rewards_s: float = 300.
     check_runnable(config)
     init_ray(config.run.ray_address)  # before JAX starts threads in this process
     diffusion_params, obs_dim, pretrained = ensure_pretrained(config)
-    demos = load_demos(pretrained / "demos") if config.agent_kind == "sac" else []
+    demos = load_demos(pretrained / "demos") if agent_builder(config.agent_kind).uses_demos else []
     training = TrainingRun(config, run)
     try:
         training.start(diffusion_params, obs_dim, demos)
@@ -66,6 +69,17 @@ def train(config: ExperimentConfig, run: RunDir, *, wait_rewards_s: float = 300.
 
     write_report(run)
     return run
+
+
+def _describe(name: str, overrides: list[str]) -> int:
+    """`rrl train <config> [overrides] --help`: every key with its current value and comment."""
+    try:
+        config = apply_overrides(get_config(name), overrides)
+    except (KeyError, ValueError) as error:
+        print(f"rrl train: {error}", file=sys.stderr)
+        return 2
+    print(describe_config(config))
+    return 0
 
 
 def main(argv: list[str]) -> int:
@@ -79,6 +93,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--wait-rewards-s", type=float, default=300.0,
                         help="after collecting, wait this long for pending rewards")
     parser.add_argument("--list", action="store_true", help="list the named configs")
+    if argv and not argv[0].startswith("-") and any(word in ("-h", "--help") for word in argv[1:]):
+        return _describe(argv[0], [word for word in argv[1:] if "=" in word])
     args = parser.parse_args(argv)
     if args.list:
         print("\n".join(names()))

@@ -39,7 +39,7 @@ def test_sample_actions_is_a_deterministic_bounded_function_of_the_noise(config)
 
 def test_dsrl_policy_maps_bounded_noise_to_actions_deterministically(config, pretrained):
     params, _ = pretrained
-    agent = make_agent("dsrl_sac", OBS_DIM, config)
+    agent = make_agent("dsrl", OBS_DIM, config)
     policy_params = agent.policy_params(agent.init(jax.random.key(0), diffusion_params=params))
     obs = np.random.default_rng(5).uniform(-1, 1, (16, OBS_DIM)).astype(np.float32)
     key = jax.random.key(7)

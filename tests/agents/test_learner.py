@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import jax
 import numpy as np
@@ -85,6 +86,21 @@ def _untrained(config: AgentConfig) -> dict:
     return DiffusionPolicy(config.diffusion, OBS_DIM).init(jax.random.key(0))
 
 
+def test_a_checkpoint_written_under_the_old_kind_name_restores(config, tmp_path):
+    """Checkpoints from before the rename say "dsrl_sac" in meta.json; they are "dsrl" now."""
+    learner = make_learner("dsrl", OBS_DIM, config, diffusion_params=_untrained(config))
+    learner.counters["updates"] = 3
+    learner.save(tmp_path / "ckpt")
+    meta_path = tmp_path / "ckpt" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    assert meta["kind"] == "dsrl"
+    meta_path.write_text(json.dumps({**meta, "kind": "dsrl_sac"}))
+    fresh = make_learner("dsrl", OBS_DIM, config, diffusion_params=_untrained(config))
+    fresh.restore(tmp_path / "ckpt")
+    assert fresh.counters["updates"] == 3
+    _assert_trees_equal(fresh.get_variables(["actor"]), learner.get_variables(["actor"]))
+
+
 def test_rlpd_batches_are_half_online_half_demos(config):
     learner = _sac_learner(config, _episodes(3), _episodes(3, seed=1))
     batch = learner.sample_batch()
@@ -111,7 +127,7 @@ def test_updates_owed_follow_the_update_to_data_ratio_after_warm_up(config):
 
 def test_get_variables_and_add_episode_validate_names_and_inputs(config, pretrained):
     params, _ = pretrained
-    learner = make_learner("dsrl_sac", OBS_DIM, config, diffusion_params=params)
+    learner = make_learner("dsrl", OBS_DIM, config, diffusion_params=params)
     policy, version = learner.get_variables(["policy", "version"])
     assert set(policy) == {"actor", "obs_stats", "diffusion"} and version == 0
     assert isinstance(jax.tree.leaves(policy)[0], np.ndarray)  # host copies for actors
@@ -130,7 +146,7 @@ def test_get_variables_and_add_episode_validate_names_and_inputs(config, pretrai
 
 def test_image_conditioned_dsrl_learner_trains_on_frames_stored_once(image_config):
     config = image_config
-    learner = make_learner("dsrl_sac", OBS_DIM, config, diffusion_params=_untrained(config))
+    learner = make_learner("dsrl", OBS_DIM, config, diffusion_params=_untrained(config))
     rng = np.random.default_rng(0)
     for _ in range(3):
         obs, actions = make_demo(rng)

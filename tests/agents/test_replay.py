@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agents.replay import ReplayBuffer, episode_to_transitions, make_obs, pad_chunks
+from agents.replay import ReplayBuffer, episode_to_transitions, pad_chunks
 
 
 def _episode(n: int, obs_dim: int = 3, seed: int = 0):
@@ -14,13 +14,6 @@ def _episode(n: int, obs_dim: int = 3, seed: int = 0):
     actions = rng.uniform(-1, 1, size=(n, 7)).astype(np.float32)
     images = rng.integers(0, 256, size=(n + 1, 8, 8, 3), dtype=np.uint8)
     return obs, actions, images
-
-
-def test_make_obs_concatenates_proprio_and_state():
-    proprio, state = np.ones((4, 2)), np.zeros((4, 3))
-    assert make_obs(proprio, state).shape == (4, 5)
-    np.testing.assert_array_equal(make_obs(proprio, state)[:, :2], 1.0)
-    assert make_obs(proprio).shape == (4, 2) and make_obs(proprio, np.zeros((4, 0))).shape == (4, 2)
 
 
 def test_chunk_level_transitions_put_the_reward_only_on_the_last_one():

@@ -25,11 +25,11 @@ def _fill(learner, rng: np.random.Generator, episodes: int = 6) -> None:
         learner.add_episode(
             obs=obs, actions=actions, reward=reward, terminal=bool(i % 2), noise=noise
         )
-        if learner.agent.action_space == "action":
+        if learner.agent.acts_in == "action":
             learner.add_episode(obs=obs, actions=actions, reward=1.0, terminal=True, demo=True)
 
 
-@pytest.mark.parametrize("kind", ["dsrl_sac", "dsrl_na", "sac", "bc"])
+@pytest.mark.parametrize("kind", ["dsrl", "dsrl_na", "sac", "bc"])
 def test_updates_on_a_fixed_batch_lower_the_loss_without_retracing(kind, config, pretrained):
     params, _ = pretrained
     if kind == "bc":  # the pretrained policy already fits the demos: fine-tune a fresh one
@@ -82,11 +82,11 @@ def test_critic_targets_td_or_monte_carlo_clipped_to_the_return_range():
     batch = {"steps_to_end": jnp.array([0.0, 1.0, 3.0]), "episode_return": jnp.array([1.0, 0.5, 1.0])}
     base = AgentConfig.debug()
     mc = dataclasses.replace(base.sac, critic_target="mc", discount=0.9)
-    parts = make_agent("dsrl_sac", OBS_DIM, dataclasses.replace(base, sac=mc)).parts
-    np.testing.assert_allclose(parts.finish_target(jnp.full(3, 7.0), batch), [1.0, 0.45, 0.729], rtol=1e-6)
+    actor_critic = make_agent("dsrl", OBS_DIM, dataclasses.replace(base, sac=mc)).actor_critic
+    np.testing.assert_allclose(actor_critic.finish_target(jnp.full(3, 7.0), batch), [1.0, 0.45, 0.729], rtol=1e-6)
     clipped = dataclasses.replace(base.sac, target_range=(0.0, 1.0))
-    parts = make_agent("dsrl_sac", OBS_DIM, dataclasses.replace(base, sac=clipped)).parts
-    np.testing.assert_allclose(parts.finish_target(jnp.array([-0.5, 0.3, 7.0]), batch), [0.0, 0.3, 1.0])
+    actor_critic = make_agent("dsrl", OBS_DIM, dataclasses.replace(base, sac=clipped)).actor_critic
+    np.testing.assert_allclose(actor_critic.finish_target(jnp.array([-0.5, 0.3, 7.0]), batch), [0.0, 0.3, 1.0])
     with pytest.raises(ValueError, match="critic_target"):
         dataclasses.replace(base.sac, critic_target="lambda")
 
@@ -106,13 +106,14 @@ def test_noise_prior_holds_the_dsrl_actor_near_zero_noise(config, pretrained):
     for weight in (0.0, 1.0):
         dsrl = dataclasses.replace(config.dsrl, noise_scale=1.0, noise_prior_weight=weight)
         sac = dataclasses.replace(config.sac, actor_lr=1e-2, init_temperature=1e-4)
-        agent = make_agent("dsrl_sac", OBS_DIM, dataclasses.replace(config, dsrl=dsrl, sac=sac))
+        agent = make_agent("dsrl", OBS_DIM, dataclasses.replace(config, dsrl=dsrl, sac=sac))
         state = agent.init(jax.random.key(0), diffusion_params=params)
-        step = jax.jit(lambda p, o, k, parts=agent.parts: parts.actor_and_temperature_step(p, o, obs, k, q_fn))
+        ac = agent.actor_critic
+        step = jax.jit(lambda p, o, k, ac=ac: ac.actor_and_temperature_step(p, o, obs, k, q_fn))
         p, o = state.params, state.opt_state
         for i in range(300):
             p, o, _ = step(p, o, jax.random.key(i))
-        mode, _ = agent.parts.sample(p, obs, None)
+        mode, _ = agent.actor_critic.sample(p, obs, None)
         mean_noise[weight] = float(jnp.mean(mode))
     assert mean_noise[0.0] > 0.8, mean_noise  # pushed towards the bound of 1
     assert 0.03 < mean_noise[1.0] < 0.2, mean_noise

@@ -17,6 +17,22 @@ def test_registry_has_the_paper_configs_and_baselines():
     assert configs.get_config("widowx_pick_place_sac").agent_kind == "sac"
 
 
+def test_named_configs_use_the_agent_kind_in_their_name():
+    for name in configs.names():
+        config = configs.get_config(name)
+        if name != "debug":
+            assert name.endswith(f"_{config.agent_kind}"), name
+
+
+def test_a_run_config_saved_under_the_old_kind_name_loads_as_dsrl():
+    """config.json of runs made before the rename says "dsrl_sac"; it is "dsrl" now."""
+    config = configs.get_config("widowx_pick_place_dsrl")
+    old = {**config_to_dict(config), "agent_kind": "dsrl_sac"}
+    assert config_from_json(old) == config and config_from_json(old).agent_kind == "dsrl"
+    with pytest.raises(ValueError, match="agent_kind must be one of"):
+        config_from_json({**config_to_dict(config), "agent_kind": "ppo"})
+
+
 def test_unknown_config_name_suggests_the_closest():
     with pytest.raises(ValueError, match="did you mean widowx_pick_place_dsrl"):
         configs.get_config("widowx_pick_place_dsr")

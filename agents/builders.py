@@ -1,0 +1,235 @@
+"""One builder per agent kind (dm-acme's builders): what each kind is made of, looked up by name.
+
+Asking a builder costs no JAX work, so the run loop can ask before any network exists:
+
+    builder = agent_builder(config.agent_kind)
+    builder.uses_demos  # True for "sac": the loop hands demonstrations to the learner (RLPD)
+    builder.acts_in     # "noise" or "action": what the replay buffer stores as the agent's action
+    agent = make_agent(config.agent_kind, obs_dim, config.agent)  # agents.agent: the pieces built
+
+Kinds: "dsrl" (SAC in the diffusion policy's noise space, the paper's method), "dsrl_na" (DSRL
+with noise aliasing: critics on executed actions), "sac" (SAC on action chunks, RLPD demo mixing),
+"bc" (reward-filtered or reward-weighted fine-tuning of the diffusion policy, `config.bc.mode`).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from agents.bc import make_bc_loss, make_bc_update
+from agents.config import AGENT_KINDS, LEGACY_AGENT_KINDS, AgentConfig
+from agents.diffusion import DiffusionPolicy
+from agents.dsrl import make_dsrl_na_critic_loss, make_dsrl_na_update
+from agents.networks import ObsStats, split_named
+from agents.sac import ActorCritic, make_sac_critic_loss, make_sac_update
+from agents.state import AgentState
+
+if TYPE_CHECKING:
+    from agents.agent import Agent
+
+__all__ = [
+    "ActorCriticBuilder",
+    "AgentBuilder",
+    "BCBuilder",
+    "BUILDERS",
+    "DSRLBuilder",
+    "DSRLNABuilder",
+    "SACBuilder",
+    "agent_builder",
+]
+
+UpdateFn = Callable[[AgentState, dict, jax.Array], tuple[AgentState, dict]]
+LossFn = Callable[[AgentState, dict, jax.Array], jax.Array]
+
+
+class AgentBuilder(abc.ABC):
+    """What one agent kind is made of; an `Agent` calls these hooks instead of testing its kind."""
+
+    kind: ClassVar[str]
+    acts_in: ClassVar[str]  # what the replay buffer stores: "noise" (DSRL's) or "action" chunks
+    uses_demos: ClassVar[bool] = False  # the loop hands demonstrations to the learner (RLPD)
+    needs_diffusion: ClassVar[bool] = True  # `init` needs the pretrained diffusion params
+    has_actor: ClassVar[bool] = True  # False: the diffusion policy itself acts, sampling its noise
+    policy_param_names: ClassVar[tuple[str, ...]]  # the params an actor needs to act
+
+    @abc.abstractmethod
+    def batch_shape(self, config: AgentConfig) -> tuple[int, int]:
+        """(n, B): minibatches per `update` call and their size."""
+
+    @abc.abstractmethod
+    def make_actor_critic(self, config: AgentConfig) -> ActorCritic | None:
+        """The actor and critics, or None for a kind that has none."""
+
+    @abc.abstractmethod
+    def make_update(
+        self, policy: DiffusionPolicy, actor_critic: ActorCritic | None, config: AgentConfig
+    ) -> tuple[UpdateFn, LossFn]:
+        """The pure `update(state, batch, key)` and its diagnostic loss (critic TD or BC)."""
+
+    @abc.abstractmethod
+    def init_state(
+        self, agent: Agent, key: jax.Array, diffusion_params: dict | None, stats: ObsStats
+    ) -> AgentState:
+        """Fresh params and optimiser states; `diffusion_params` is None only without diffusion."""
+
+    @abc.abstractmethod
+    def choose(
+        self, agent: Agent, params: dict, obs: dict, key: jax.Array | None
+    ) -> tuple[jax.Array, jax.Array | None]:
+        """Flat (B, H * 7) actions and the noise behind them (or None); `key=None`: the mode."""
+
+
+class ActorCriticBuilder(AgentBuilder):
+    """The kinds whose actor SAC trains: on action chunks ("sac") or on the noise (DSRL)."""
+
+    @abc.abstractmethod
+    def action_bound(self, config: AgentConfig) -> tuple[float, float]:
+        """(scale, prior weight): the actor acts in [-scale, scale], pulled to 0 by the prior."""
+
+    def batch_shape(self, config: AgentConfig) -> tuple[int, int]:
+        return (config.sac.critic_updates_per_step, config.sac.batch_size)
+
+    def make_actor_critic(self, config: AgentConfig) -> ActorCritic:
+        scale, prior = self.action_bound(config)
+        return ActorCritic(
+            config.sac,
+            config.diffusion.encoder,
+            config.diffusion.flat_action_dim,
+            action_scale=scale,
+            action_prior_weight=prior,
+        )
+
+    def make_update(
+        self, policy: DiffusionPolicy, actor_critic: ActorCritic | None, config: AgentConfig
+    ) -> tuple[UpdateFn, LossFn]:
+        return make_sac_update(actor_critic), make_sac_critic_loss(actor_critic)
+
+    def extra_params(self, agent: Agent, key: jax.Array, stats: ObsStats) -> dict[str, Any]:
+        """Trained params beyond actor, critic and temperature (DSRL-NA's noise critic)."""
+        return {}
+
+    def init_state(
+        self, agent: Agent, key: jax.Array, diffusion_params: dict | None, stats: ObsStats
+    ) -> AgentState:
+        keys = split_named(key, ("sac", "noise_critic"))
+        params = agent.actor_critic.init_params(keys["sac"], agent.policy.dummy_obs(), stats)
+        if self.needs_diffusion:
+            params["diffusion"] = diffusion_params
+        extra = self.extra_params(agent, keys["noise_critic"], stats)
+        params.update(extra)
+        names = ("actor", "critic", "log_alpha", *extra)
+        opt_state = agent.actor_critic.init_opt_state(params, names)
+        return AgentState(params=params, opt_state=opt_state, step=jnp.zeros((), jnp.int32))
+
+
+class SACBuilder(ActorCriticBuilder):
+    """SAC on action chunks in [-1, 1], with demonstrations mixed into every batch (RLPD)."""
+
+    kind = "sac"
+    acts_in = "action"
+    uses_demos = True
+    needs_diffusion = False
+    policy_param_names = ("actor", "obs_stats")
+
+    def action_bound(self, config: AgentConfig) -> tuple[float, float]:
+        return 1.0, 0.0
+
+    def choose(
+        self, agent: Agent, params: dict, obs: dict, key: jax.Array | None
+    ) -> tuple[jax.Array, jax.Array | None]:
+        actions, _ = agent.actor_critic.sample(params, obs, key)
+        return actions, None
+
+
+class DSRLBuilder(ActorCriticBuilder):
+    """SAC on the frozen diffusion policy's initial noise, held near 0 by a prior (the paper's)."""
+
+    kind = "dsrl"
+    acts_in = "noise"  # demonstrations carry no noise, so none are mixed in
+    policy_param_names = ("actor", "obs_stats", "diffusion")
+
+    def action_bound(self, config: AgentConfig) -> tuple[float, float]:
+        return config.dsrl.noise_scale, config.dsrl.noise_prior_weight
+
+    def choose(
+        self, agent: Agent, params: dict, obs: dict, key: jax.Array | None
+    ) -> tuple[jax.Array, jax.Array | None]:
+        noise, _ = agent.actor_critic.sample(params, obs, key)
+        return agent.policy.sample_flat(params["diffusion"], obs, noise), noise
+
+
+class DSRLNABuilder(DSRLBuilder):
+    """DSRL with noise aliasing: critics learn on executed actions, a noise critic distils them."""
+
+    kind = "dsrl_na"
+    acts_in = "action"
+
+    def make_update(
+        self, policy: DiffusionPolicy, actor_critic: ActorCritic | None, config: AgentConfig
+    ) -> tuple[UpdateFn, LossFn]:
+        update = make_dsrl_na_update(actor_critic, policy, config.dsrl.distill_noise_std)
+        return update, make_dsrl_na_critic_loss(actor_critic, policy)
+
+    def extra_params(self, agent: Agent, key: jax.Array, stats: ObsStats) -> dict[str, Any]:
+        zeros = jnp.zeros((1, agent.actor_critic.action_dim), jnp.float32)
+        dummy = agent.policy.dummy_obs()
+        return {"noise_critic": agent.actor_critic.critic.init(key, dummy, zeros, stats)}
+
+
+class BCBuilder(AgentBuilder):
+    """Reward-filtered or reward-weighted BC fine-tuning of the diffusion policy itself."""
+
+    kind = "bc"
+    acts_in = "action"
+    has_actor = False
+    policy_param_names = ("diffusion",)
+
+    def batch_shape(self, config: AgentConfig) -> tuple[int, int]:
+        return (1, config.bc.batch_size)
+
+    def optimizer(self, config: AgentConfig) -> optax.GradientTransformation:
+        return optax.adam(config.diffusion.learning_rate)
+
+    def make_actor_critic(self, config: AgentConfig) -> None:
+        return None
+
+    def make_update(
+        self, policy: DiffusionPolicy, actor_critic: ActorCritic | None, config: AgentConfig
+    ) -> tuple[UpdateFn, LossFn]:
+        update = make_bc_update(policy, self.optimizer(config), config.bc.mode, config.bc)
+        return update, make_bc_loss(policy, config.bc.mode, config.bc)
+
+    def init_state(
+        self, agent: Agent, key: jax.Array, diffusion_params: dict | None, stats: ObsStats
+    ) -> AgentState:
+        params = {"diffusion": diffusion_params, "obs_stats": stats}
+        opt_state = {"diffusion": self.optimizer(agent.config).init(diffusion_params["net"])}
+        return AgentState(params=params, opt_state=opt_state, step=jnp.zeros((), jnp.int32))
+
+    def choose(
+        self, agent: Agent, params: dict, obs: dict, key: jax.Array | None
+    ) -> tuple[jax.Array, jax.Array | None]:
+        shape = (obs["state"].shape[0], agent.config.diffusion.flat_action_dim)
+        noise = jnp.zeros(shape) if key is None else jax.random.normal(key, shape)
+        return agent.policy.sample_flat(params["diffusion"], obs, noise), noise
+
+
+BUILDERS: dict[str, AgentBuilder] = {
+    builder.kind: builder for builder in (DSRLBuilder(), DSRLNABuilder(), SACBuilder(), BCBuilder())
+}
+assert tuple(BUILDERS) == AGENT_KINDS, "every kind in agents.config.AGENT_KINDS has one builder"
+
+
+def agent_builder(kind: str) -> AgentBuilder:
+    """The builder of `kind`; an unknown kind gets the allowed ones (and a renamed one its name)."""
+    if kind in BUILDERS:
+        return BUILDERS[kind]
+    new_name = LEGACY_AGENT_KINDS.get(kind)
+    renamed = f" ({kind!r} is now called {new_name!r})" if new_name else ""
+    raise ValueError(f"agent kind must be one of {list(AGENT_KINDS)}, got {kind!r}{renamed}")

@@ -1,4 +1,8 @@
-"""`to_dm_env`: exposes a gymnasium env through the dm_env interface (for acme-style code)."""
+"""`to_dm_env`: exposes a gymnasium env through the dm_env interface (for acme-style code).
+
+Every TimeStep conforms to the adapter's specs (float32 reward and discount), so the adapted envs
+pass dm_env's own `dm_env.test_utils.EnvironmentTestMixin` (tests/envs/test_dm_env.py).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,9 @@ import numpy as np
 from dm_env import specs
 
 __all__ = ["to_dm_env", "DmEnvAdapter"]
+
+_NO_DISCOUNT = np.float32(0.0)
+_FULL_DISCOUNT = np.float32(1.0)
 
 
 def _spec_of(space: gymnasium.Space, name: str):
@@ -40,13 +47,13 @@ class DmEnvAdapter(dm_env.Environment):
         if self._needs_reset:
             return self.reset()
         obs, reward, terminated, truncated, _ = self.gym_env.step(action)
-        if terminated:
+        reward = np.float32(reward)
+        if terminated or truncated:
             self._needs_reset = True
-            return dm_env.termination(np.float32(reward), obs)
-        if truncated:
-            self._needs_reset = True
-            return dm_env.truncation(np.float32(reward), obs, discount=np.float32(1.0))
-        return dm_env.transition(np.float32(reward), obs)
+            # dm_env.termination's discount is a Python float (float64 to numpy): not the spec's.
+            discount = _NO_DISCOUNT if terminated else _FULL_DISCOUNT
+            return dm_env.TimeStep(dm_env.StepType.LAST, reward, discount, obs)
+        return dm_env.TimeStep(dm_env.StepType.MID, reward, _FULL_DISCOUNT, obs)
 
     def observation_spec(self):
         return _spec_of(self.gym_env.observation_space, "")

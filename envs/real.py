@@ -36,6 +36,7 @@ import numpy as np
 from gymnasium import spaces
 from PIL import Image
 
+from envs.sim.env import proprio_space
 from envs.tasks import TASKS
 from robots.arm import (
     Arm,
@@ -192,10 +193,9 @@ class RealEnv(gymnasium.Env):
             command_timeout_s=command_timeout_s,
             learner_timeout_s=learner_timeout_s,
         )
-        n = self.spec_arm.num_joints
         height, width = self.image_size
         self.action_space = spaces.Box(-1.0, 1.0, (ACTION_DIM,), np.float32)
-        obs_spaces = {"proprio": spaces.Box(-np.inf, np.inf, (8 + n,), np.float32)}
+        obs_spaces = {"proprio": proprio_space(robot)}  # the sim twin's, bounds included
         if self.cameras:
             obs_spaces["images"] = spaces.Dict(
                 {c: spaces.Box(0, 255, (height, width, 3), np.uint8) for c in self.cameras}

@@ -7,6 +7,8 @@ whole episode (reward_clients/). The sim's own rubric score of the current state
 
 from __future__ import annotations
 
+import functools
+
 import gymnasium
 import mujoco
 import numpy as np
@@ -24,7 +26,7 @@ from envs.tasks import (
 )
 from robots.specs import arm_spec
 
-__all__ = ["SimEnv", "CAMERAS", "STATE_FIELDS"]
+__all__ = ["SimEnv", "CAMERAS", "STATE_FIELDS", "proprio_space", "tcp_reach"]
 
 CAMERAS = ("front", "wrist")
 # What `obs["state"]` holds, in order (each name is 1, 3 or 4 numbers: see `_state`).
@@ -33,6 +35,12 @@ STATE_FIELDS = {
     "open_drawer": ("drawer_opening", "handle_pos", "handle_minus_tcp"),
 }
 DEFAULT_EPISODE_STEPS = {"pick_place": 80, "open_drawer": 60}
+# MuJoCo's joint stops are soft: a hand pressing on the drawer moves it up to ~2 cm past them
+# (saturated random actions); the state's bounds allow this much (metres).
+DRAWER_STOP_SLACK = 0.05
+# The same for a hand pressed into the table or the cabinet: the fingers open up to ~5 cm and the
+# joints turn up to ~0.07 rad past their published limits (the proprio bounds allow this much).
+FINGER_STOP_SLACK, JOINT_STOP_SLACK = 0.08, 0.15
 ACTION_DIM = 7
 
 # Where the task's movable things are placed at reset, per robot (base frame, metres).
@@ -50,6 +58,49 @@ _PLACEMENT = {
         "cabinet_y": (-0.06, 0.06),
     },
 }
+
+
+def tcp_reach(model: mujoco.MjModel) -> tuple[np.ndarray, float]:
+    """Centre and radius of a ball holding the `tcp` site at every joint configuration.
+
+    The centre is the origin of joint1's body, which that joint turns about (so it never moves);
+    the radius is the sum of the link offsets from there to the site (the triangle inequality).
+    """
+    root = model.jnt_bodyid[model.joint("joint1").id]
+    site = model.site("tcp").id
+    radius, body = float(np.linalg.norm(model.site_pos[site])), model.site_bodyid[site]
+    while body != root:
+        radius += float(np.linalg.norm(model.body_pos[body]))
+        body = model.body_parentid[body]
+    data = mujoco.MjData(model)
+    mujoco.mj_kinematics(model, data)
+    return data.xpos[root].copy(), radius
+
+
+@functools.cache
+def _proprio_bounds(robot: str) -> tuple[np.ndarray, np.ndarray]:
+    spec = arm_spec(robot)
+    centre, reach = tcp_reach(mujoco.MjModel.from_xml_string(scene_xml(robot, "pick_place")))
+    bounds = [
+        np.concatenate([centre - reach, -np.ones(4), [spec.gripper_min - FINGER_STOP_SLACK],
+                        spec.joint_low - JOINT_STOP_SLACK]),
+        np.concatenate([centre + reach, np.ones(4), [spec.gripper_max + FINGER_STOP_SLACK],
+                        spec.joint_high + JOINT_STOP_SLACK]),
+    ]
+    for bound in bounds:
+        bound.flags.writeable = False  # cached: shared by every env of this robot
+    return bounds[0], bounds[1]
+
+
+def proprio_space(robot: str) -> spaces.Box:
+    """The space of `obs["proprio"]`, the same for the sim and the real env of `robot`.
+
+    TCP position within the arm's reach (see `tcp_reach`), TCP quaternion in [-1, 1], gripper
+    opening and joints within the published limits of robots.specs plus the overshoot MuJoCo's
+    soft limits allow (FINGER_STOP_SLACK, JOINT_STOP_SLACK).
+    """
+    low, high = _proprio_bounds(robot)
+    return spaces.Box(low.astype(np.float32), high.astype(np.float32), dtype=np.float32)
 
 
 class SimEnv(gymnasium.Env):
@@ -120,11 +171,11 @@ class SimEnv(gymnasium.Env):
         self._renderer: mujoco.Renderer | None = None
         self._init_ids()
 
-        n = self.spec_arm.num_joints
         self.action_space = spaces.Box(-1.0, 1.0, (ACTION_DIM,), np.float32)
+        state_low, state_high = self._state_bounds()
         obs_spaces = {
-            "proprio": spaces.Box(-np.inf, np.inf, (8 + n,), np.float32),
-            "state": spaces.Box(-np.inf, np.inf, (self._state().shape[0],), np.float32),
+            "proprio": proprio_space(robot),
+            "state": spaces.Box(state_low, state_high, dtype=np.float32),
         }
         if cameras:
             obs_spaces["images"] = spaces.Dict(
@@ -167,6 +218,35 @@ class SimEnv(gymnasium.Env):
             )
         ]
         self._default_rgba = self.model.geom_rgba[self._colour_geoms].copy()
+
+    def _state_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds of `obs["state"]` (layout in STATE_FIELDS), float32.
+
+        Placed things stay within their placement ranges (`_PLACEMENT`); the pick_place object is
+        free and can fall off the table, so its position and the vectors to it are unbounded.
+        """
+        place = _PLACEMENT[self.robot]
+        tcp_low, tcp_high = (bound[:3] for bound in _proprio_bounds(self.robot))
+        if self.task_name == "pick_place":
+            free = np.full(3, np.inf)
+            cloth_low = [place["x"][0], place["y"][0], 0.0]
+            cloth_high = [place["x"][1], place["y"][1], 2 * CLOTH_THICKNESS]  # lies on the table
+            low = np.concatenate([-free, -np.ones(4), cloth_low, -free, -free])
+            high = np.concatenate([free, np.ones(4), cloth_high, free, free])
+            return low.astype(np.float32), high.astype(np.float32)
+        # handle = cabinet (x, y drawn at reset) + drawer + handle (height drawn at reset), less
+        # the drawer's opening along x, which the soft stops let run past [0, travel].
+        opening = (-DRAWER_STOP_SLACK, self.drawer_travel + DRAWER_STOP_SLACK)
+        m = self.model
+        handle_xy = m.body_pos[self._handle_body][:2]
+        fixed = m.body_pos[m.body("drawer").id] + [*handle_xy, m.body_pos[self._cabinet_body][2]]
+        top, below = LAYOUT[self.robot]["cabinet_half"][2], LAYOUT[self.robot]["handle_below_top"]
+        x, y = place["cabinet_x"], place["cabinet_y"]
+        handle_low = fixed + [x[0] - opening[1], y[0], top - below[1]]
+        handle_high = fixed + [x[1] - opening[0], y[1], top - below[0]]
+        low = np.concatenate([[opening[0]], handle_low, handle_low - tcp_high])
+        high = np.concatenate([[opening[1]], handle_high, handle_high - tcp_low])
+        return low.astype(np.float32), high.astype(np.float32)
 
     # ----- gymnasium API ----------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):

@@ -9,6 +9,7 @@ tests. `config_from_dict` rebuilds a config from `dataclasses.asdict` output (ch
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from typing import Any
@@ -23,12 +24,28 @@ __all__ = [
     "EncoderConfig",
     "ReplayConfig",
     "SACConfig",
+    "check_finite",
     "config_from_dict",
 ]
 
 AGENT_KINDS = ("dsrl", "dsrl_na", "sac", "bc")  # one builder each in agents/builders.py
 # Old name -> name: run directories and checkpoints written before a rename still hold the old one.
 LEGACY_AGENT_KINDS = {"dsrl_sac": "dsrl"}
+
+
+def check_finite(config: Any) -> None:
+    """Refuses NaN and +-inf in every float field of the dataclass `config`, tuples included.
+
+    Every config class calls it first in `__post_init__`: checks such as `value < 0` let NaN
+    through, and no setting here (rates, times, scales, bounds) has a use for an infinite value.
+    """
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        items = value if isinstance(value, tuple) else (value,)
+        if any(isinstance(item, float) and not math.isfinite(item) for item in items):
+            raise ValueError(
+                f"{type(config).__name__}: {field.name} must be a finite number, got {value!r}"
+            )
 
 
 def _positive(owner: str, **values: float) -> None:
@@ -60,6 +77,7 @@ class EncoderConfig:
     feature_dim: int = 64  # size of the image feature after the CNN's projection
 
     def __post_init__(self) -> None:
+        check_finite(self)
         if len(self.image_shape) != 3 or self.image_shape[-1] != 3 or min(self.image_shape) <= 0:
             raise ValueError(
                 f"EncoderConfig: image_shape must be (H, W, 3), got {self.image_shape!r}"
@@ -84,6 +102,7 @@ class DiffusionConfig:
     encoder: EncoderConfig = EncoderConfig()  # what the policy is conditioned on
 
     def __post_init__(self) -> None:
+        check_finite(self)
         _positive(
             "DiffusionConfig",
             chunk_len=self.chunk_len,
@@ -133,6 +152,7 @@ class SACConfig:
     critic_target: str = "td"
 
     def __post_init__(self) -> None:
+        check_finite(self)
         _dims("SACConfig", "hidden_dims", self.hidden_dims)
         if self.target_range is not None and not (
             len(self.target_range) == 2 and self.target_range[0] < self.target_range[1]
@@ -168,6 +188,7 @@ class DSRLConfig:
     noise_prior_weight: float = 0.0
 
     def __post_init__(self) -> None:
+        check_finite(self)
         _positive(
             "DSRLConfig", noise_scale=self.noise_scale, distill_noise_std=self.distill_noise_std
         )
@@ -187,6 +208,7 @@ class BCConfig:
     batch_size: int = 256  # transitions per BC update
 
     def __post_init__(self) -> None:
+        check_finite(self)
         if self.mode not in ("filtered", "weighted"):
             raise ValueError(f"BCConfig: mode must be 'filtered' or 'weighted', got {self.mode!r}")
         _positive("BCConfig", temperature=self.temperature, batch_size=self.batch_size)
@@ -207,6 +229,7 @@ class ReplayConfig:
     bootstrap_time_limit: bool = False
 
     def __post_init__(self) -> None:
+        check_finite(self)
         _positive(
             "ReplayConfig",
             capacity=self.capacity,
@@ -231,6 +254,7 @@ class AgentConfig:
     seed: int = 0  # seed of the learner's network init and update keys
 
     def __post_init__(self) -> None:
+        check_finite(self)
         for name, cls in (
             ("diffusion", DiffusionConfig),
             ("sac", SACConfig),

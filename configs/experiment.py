@@ -9,10 +9,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from agents.config import AGENT_KINDS, LEGACY_AGENT_KINDS, AgentConfig
+from agents.config import AGENT_KINDS, LEGACY_AGENT_KINDS, AgentConfig, check_finite
 
 __all__ = ["EnvConfig", "RewardConfig", "PretrainConfig", "RunConfig", "ExperimentConfig"]
 
+# The sim twins' cameras (envs.sim.env.CAMERAS, kept here so configs load without MuJoCo); a real
+# camera takes one of these names too, so a policy sees the same observation keys on both.
+CAMERAS = ("front", "wrist")
 _ROBOTS = ("franka", "widowx")
 _TASKS = ("pick_place", "open_drawer")
 _REWARD_NAMES = ("oracle", "noisy_oracle", "roboreward", "gemini_er", "human")
@@ -44,6 +47,7 @@ class EnvConfig:
     learner_timeout_s: float = 0.0  # stop the arm when no params arrive for this long (0 = off)
 
     def __post_init__(self) -> None:
+        check_finite(self)
         _choice("EnvConfig", "robot", self.robot, _ROBOTS)
         _choice("EnvConfig", "task", self.task, _TASKS)
         _choice("EnvConfig", "backend", self.backend, ("sim", "real"))
@@ -54,15 +58,44 @@ class EnvConfig:
             )
         if self.max_episode_steps < 0:
             raise ValueError(f"EnvConfig: max_episode_steps must be >= 0, got {self.max_episode_steps}")
+        if self.learner_timeout_s < 0:
+            raise ValueError(
+                "EnvConfig: learner_timeout_s must be >= 0 seconds (0 = off), got "
+                f"{self.learner_timeout_s}"
+            )
+        if len(self.image_size) != 2 or min(self.image_size) < 1:
+            raise ValueError(
+                f"EnvConfig: image_size must be (height, width), both >= 1, got {self.image_size!r}"
+            )
         _choice("EnvConfig", "scene_reset", self.scene_reset, ("prompt", "none"))
+        self._check_cameras()
+
+    def _check_cameras(self) -> None:
         for item in self.real_cameras:
             if "=" not in item:
-                raise ValueError(f"EnvConfig: real_cameras entries look like front=<serial>, got {item!r}")
-        if self.backend == "real" and self.reward_camera not in self.real_camera_specs():
+                raise ValueError(
+                    f"EnvConfig: real_cameras entries look like front=<serial>, got {item!r}"
+                )
+            _choice("EnvConfig", "real_cameras names", item.split("=", 1)[0], CAMERAS)
+        real_names = [item.split("=", 1)[0] for item in self.real_cameras]
+        if len(set(real_names)) != len(real_names):
+            raise ValueError(
+                f"EnvConfig: real_cameras must name each camera once, got {real_names}"
+            )
+        # The policy observes sim cameras, or on the robot the cameras that real_cameras connects.
+        available = CAMERAS if self.backend == "sim" else tuple(real_names)
+        for camera in self.cameras:
+            _choice("EnvConfig", "cameras entries", camera, available)
+        if len(set(self.cameras)) != len(self.cameras):
+            raise ValueError(
+                f"EnvConfig: cameras must name each camera once, got {list(self.cameras)}"
+            )
+        if self.backend == "real" and self.reward_camera not in real_names:
             raise ValueError(
                 f"EnvConfig: the reward camera {self.reward_camera!r} must be one of real_cameras "
-                f"(got {list(self.real_camera_specs())}); e.g. env.real_cameras=front=<serial>"
+                f"(got {real_names}); e.g. env.real_cameras=front=<serial>"
             )
+        _choice("EnvConfig", "reward_camera", self.reward_camera, CAMERAS)
 
     def real_camera_specs(self) -> dict[str, str]:
         return dict(item.split("=", 1) for item in self.real_cameras)
@@ -92,6 +125,7 @@ class RewardConfig:
     retry_pending_after_s: float = 5.0  # wait before re-trying an episode whose scoring failed
 
     def __post_init__(self) -> None:
+        check_finite(self)
         _choice("RewardConfig", "name", self.name, _REWARD_NAMES)
         if self.max_concurrency < 1:
             raise ValueError(f"RewardConfig: max_concurrency must be >= 1, got {self.max_concurrency}")
@@ -114,6 +148,7 @@ class PretrainConfig:
     seed: int = 1000  # seeds of the demonstration episodes (distinct from the run's)
 
     def __post_init__(self) -> None:
+        check_finite(self)
         if self.demo_episodes < 1:
             raise ValueError(f"PretrainConfig: demo_episodes must be >= 1, got {self.demo_episodes}")
         if self.demo_noise < 0:
@@ -140,6 +175,7 @@ class RunConfig:
     max_learner_lag: int = 0
 
     def __post_init__(self) -> None:
+        check_finite(self)
         for name in ("episodes", "env_actors", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"RunConfig: {name} must be >= 1, got {getattr(self, name)}")
@@ -162,6 +198,7 @@ class ExperimentConfig:
     run: RunConfig = RunConfig()  # length, actors, output
 
     def __post_init__(self) -> None:
+        check_finite(self)
         if self.agent_kind in LEGACY_AGENT_KINDS:  # config.json of a run made before the rename
             object.__setattr__(self, "agent_kind", LEGACY_AGENT_KINDS[self.agent_kind])
         _choice("ExperimentConfig", "agent_kind", self.agent_kind, AGENT_KINDS)

@@ -121,6 +121,14 @@ class Arm(abc.ABC):
         background and is joined before the next command.
         """
 
+    @abc.abstractmethod
+    def solve_ik(self, position, rpy_offset) -> np.ndarray:
+        """The joints (num_joints,) a motion to this target would command; nothing moves.
+
+        Raises MotionRefused (outside the workspace) and IKFailure (unreachable). The guarded
+        arm refuses a target whose joints are inside the spec's joint-limit margins.
+        """
+
     def move_delta(self, dpos, drpy=(0.0, 0.0, 0.0), *, blocking: bool = True) -> None:
         """Moves by a delta no larger than the spec's per-step limits, from the current pose."""
         dpos, drpy = np.asarray(dpos, float), np.asarray(drpy, float)

@@ -79,6 +79,8 @@ class FrankaArm(Arm):
 
     gripper_threshold: open fractions at or above it open the hand fully, below it grasp; None
     moves the fingers to the commanded width instead (each change is a ~0.5 s gripper motion).
+    ik_check: solve the IK within the joint-limit margins before each motion (the guarded arm
+    solves it for every step regardless).
     """
 
     def __init__(
@@ -221,7 +223,7 @@ class FrankaArm(Arm):
             raise MotionRefused("franka: a contact stop is active; call recover() first")
         rotation = rotation_from_offset("franka", rpy_offset)
         if self.ik_check:
-            self._check_reachable(position, rotation)
+            self.solve_ik(position, rpy_offset)
         fr = self._franky
         target = fr.Affine(position, matrix_to_quat(rotation))
         motion = fr.CartesianMotion(target, fr.ReferenceType.Absolute)
@@ -231,10 +233,16 @@ class FrankaArm(Arm):
         if blocking:
             self._join(timeout_s)
 
-    def _check_reachable(self, position: np.ndarray, rotation: np.ndarray) -> None:
+    def solve_ik(self, position, rpy_offset) -> np.ndarray:
+        """Joints inside the joint-limit margins that reach the target; IKFailure if none do.
+
+        Damped least squares from the current joints, home, then further seeds. The robot's own
+        Cartesian motion may end at other joints of this redundant arm; read_state() shows them.
+        """
+        position, rpy_offset = self.check_target(position, rpy_offset)
         state = self._robot.state
         target = np.eye(4)
-        target[:3, :3], target[:3, 3] = rotation, position
+        target[:3, :3], target[:3, 3] = rotation_from_offset("franka", rpy_offset), position
         margin = self.spec.joint_limit_margin
         q = franka_ik(
             target,
@@ -248,6 +256,7 @@ class FrankaArm(Arm):
                 f"franka: no joint solution within the joint limits (margin {margin} rad) reaches "
                 f"{position.round(4).tolist()}; the arm holds"
             )
+        return q
 
     def home(self) -> None:
         fr = self._franky

@@ -10,8 +10,11 @@
 
 The watchdog thread stops the arm (arm.stop()) when an armed channel goes quiet: "command"
 (no step within command_timeout_s during an episode) or "learner" (kick_learner() not called
-within learner_timeout_s), and as soon as the e-stop is set by a key or a signal. After a trip
-every step raises until `reset()`; the e-stop must be cleared explicitly (`safety.clear_estop()`).
+within learner_timeout_s), and as soon as the e-stop is set by a key or a signal. A stop() that
+raises (anything) is logged and tried again, with a back-off capped at retry_max_s, until it
+succeeds; the thread never dies of it. After a trip every step raises until `reset()`; the e-stop
+must be cleared explicitly (`safety.clear_estop()`). Every step also solves the target's joints
+(`arm.solve_ik`) and refuses, with MotionRefused, a target inside the spec's joint-limit margins.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import sys
 import threading
 import time
 
-from robots.arm import Arm, ArmError, ArmFault
+from robots.arm import Arm, ArmError, ArmFault, MotionRefused
 from robots.safety import SafeTarget, SafetyEvent, SafetyLayer
 
 __all__ = [
@@ -103,24 +106,32 @@ class KeyboardEStop:
 
 
 class Watchdog:
-    """Calls `on_trip(reason)` once when a channel is stale or the e-stop is set."""
+    """Calls `on_trip(reason)` when a channel is stale or the e-stop is set, until it succeeds.
+
+    A trip is reported once; an `on_trip` that raises is retried after poll_s, then twice as long
+    each time up to retry_max_s, so a stop() that fails now and then still stops the arm.
+    """
 
     def __init__(
-        self, safety: SafetyLayer, on_trip, timeouts: dict[str, float], poll_s: float = 0.02
+        self,
+        safety: SafetyLayer,
+        on_trip,
+        timeouts: dict[str, float],
+        poll_s: float = 0.02,
+        retry_max_s: float = 1.0,
     ):
-        for name, timeout in timeouts.items():
-            if not timeout > 0:
-                raise ValueError(f"Watchdog: timeout for {name!r} must be positive, got {timeout}")
-        self.safety, self.on_trip, self.timeouts, self.poll_s = (
-            safety,
-            on_trip,
-            dict(timeouts),
-            poll_s,
-        )
+        for name, seconds in {**timeouts, "poll_s": poll_s, "retry_max_s": retry_max_s}.items():
+            if not seconds > 0:
+                raise ValueError(f"Watchdog: {name} must be positive seconds, got {seconds}")
+        self.safety, self.on_trip, self.timeouts = safety, on_trip, dict(timeouts)
+        self.poll_s, self.retry_max_s = poll_s, retry_max_s
         self._last: dict[str, float] = {}
         self._armed: set[str] = set()
         self._lock = threading.Lock()
         self.tripped: str | None = None
+        self._retry_at: float | None = None  # when to call on_trip again; None = nothing owed
+        self._failures = 0
+        self._generation = 0  # bumped by reset()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="arm-watchdog", daemon=True)
         self._thread.start()
@@ -142,32 +153,59 @@ class Watchdog:
         with self._lock:
             now = time.monotonic()
             self._last = {name: now for name in self._last}
-            self.tripped = None
+            self.tripped, self._retry_at, self._failures = None, None, 0
+            self._generation += 1  # a stop() in flight now does not re-arm its retry
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
 
     def _stale(self) -> str | None:
+        """The reason a channel is stale, or None; the caller holds the lock."""
         now = time.monotonic()
-        with self._lock:
-            for channel in sorted(self._armed):
-                age = now - self._last.get(channel, now)
-                if age > self.timeouts[channel]:
-                    return f"no {channel} for {age:.2f} s (limit {self.timeouts[channel]} s)"
+        for channel in sorted(self._armed):
+            age = now - self._last.get(channel, now)
+            if age > self.timeouts[channel]:
+                return f"no {channel} for {age:.2f} s (limit {self.timeouts[channel]} s)"
         return None
 
     def _run(self) -> None:
         while not self._stop.wait(self.poll_s):
-            if self.tripped is not None:
-                continue
-            reason = (
-                f"e-stop: {self.safety.estop_reason}" if self.safety.estopped else self._stale()
-            )
-            if reason is None:
-                continue
-            self.tripped = reason
-            self.safety.record([SafetyEvent("watchdog", f"arm stopped: {reason}")])
             try:
-                self.on_trip(reason)
-            except ArmError as e:  # stopping must not kill the watchdog
-                log.error("watchdog: stopping the arm failed: %s", e)
+                self._poll()
+            except Exception:  # the watching must outlive any fault in one poll
+                log.exception("%s: watchdog: a check failed; still watching", self.safety.spec.name)
+
+    def _poll(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            new_trip = self.tripped is None
+            if new_trip:
+                estop = self.safety.estop_reason
+                reason = f"e-stop: {estop}" if estop is not None else self._stale()
+                if reason is None:
+                    return
+                self.tripped, self._retry_at = reason, now
+            if self._retry_at is None or now < self._retry_at:
+                return
+            reason, generation = self.tripped, self._generation
+        if new_trip:
+            self.safety.record([SafetyEvent("watchdog", f"arm stopped: {reason}")])
+        try:
+            self.on_trip(reason)
+        except Exception as e:  # whatever stop() raises, the arm must still be stopped: retry
+            with self._lock:
+                delay = min(self.retry_max_s, self.poll_s * 2 ** min(self._failures, 30))
+                if generation == self._generation:
+                    self._failures += 1
+                    self._retry_at = time.monotonic() + delay
+            log.error(
+                "%s: watchdog: stopping the arm failed (%s: %s); retrying in %.2f s",
+                self.safety.spec.name, type(e).__name__, e, delay,
+            )  # fmt: skip
+            return
+        with self._lock:
+            if generation == self._generation:
+                self._retry_at, self._failures = None, 0
 
     def close(self) -> None:
         self._stop.set()
@@ -218,24 +256,38 @@ class GuardedArm:
         `reference` (position, rpy_offset) is the pose the delta applies to: by default the
         measured pose; an env that accumulates commanded targets (as the sim twins do) passes
         its previous target. Raises EmergencyStop / WatchdogTripped, ArmFault when the arm
-        reports errors, and whatever the arm raises for the motion (MotionRefused, IKFailure,
+        reports errors, MotionRefused when the target's joints (arm.solve_ik) fall inside the
+        joint-limit margins, and whatever the arm raises for the motion (MotionRefused, IKFailure,
         ...). A refused action (NaN, wrong shape) leaves the arm where it is.
         """
         self._check()
         state = self.arm.read_state()
         if state.errors:
             raise ArmFault(f"{self.arm.spec.name}: arm reports {list(state.errors)}", state.errors)
-        self.safety.check_joints(state.joint_positions)
+        self.safety.check_joints(state.joint_positions)  # logged: refusing traps the arm there
         pos, rpy = reference if reference is not None else (state.ee_position, state.ee_rpy_offset)
         target, events = self.safety.filter_delta(pos, rpy, action)
         self.watchdog.kick("command")
         if target.refused:
             return target, events
+        self._refuse_joint_margins(target)
         self.arm.move_to_pose(target.position, target.rpy_offset, blocking=self.blocking)
         if target.gripper is not None:
             self.arm.set_gripper(target.gripper, blocking=self.blocking)
         self._check()  # an e-stop during the call: the watchdog has stopped the arm
         return target, events
+
+    def _refuse_joint_margins(self, target: SafeTarget) -> None:
+        """Raises MotionRefused when the target's joint solution is inside a joint-limit margin.
+
+        Refused rather than clipped: clipped joints reach a pose nobody asked for (and that the
+        workspace box never checked), and the Franka takes Cartesian targets, not joints.
+        """
+        joints = self.arm.solve_ik(target.position, target.rpy_offset)
+        events = self.safety.check_joints(joints, which="target")
+        if events:
+            reasons = "; ".join(event.message for event in events)
+            raise MotionRefused(f"{self.arm.spec.name}: {reasons}: refused, the arm holds")
 
     def reset(self) -> None:
         """Re-arms after a watchdog trip (the e-stop is cleared separately)."""

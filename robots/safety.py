@@ -19,7 +19,9 @@ Then the target position is clipped to the workspace box and the orientation off
 that starts outside the box walks back in by at most one step). A non-finite action is refused:
 the target is the current pose and the gripper is left alone. Every clip or refusal is a
 `SafetyEvent`; the layer keeps the latest ones and appends them to an optional jsonl log.
-The watchdog, the e-stop and the guarded arm that uses this layer are in robots.guarded_arm.
+`joint_margin_events` flags joints within `spec.joint_limit_margin` of a limit: the guarded arm
+refuses a motion whose target joints are flagged. The watchdog, the e-stop and the guarded arm
+that uses this layer are in robots.guarded_arm.
 """
 
 from __future__ import annotations
@@ -124,8 +126,11 @@ def clip_delta(
     return SafeTarget(stepped, stepped_rpy, gripper), events
 
 
-def joint_margin_events(spec: ArmSpec, joints) -> list[SafetyEvent]:
-    """Events for joints closer than `spec.joint_limit_margin` to a limit (pure)."""
+def joint_margin_events(spec: ArmSpec, joints, which: str = "measured") -> list[SafetyEvent]:
+    """Events for joints closer than `spec.joint_limit_margin` to a limit (pure).
+
+    `which` says whose joints they are in the message: "measured" or a motion's "target".
+    """
     q = np.asarray(joints, float)
     if q.shape != (spec.num_joints,):
         raise ValueError(f"{spec.name}: joints must have shape ({spec.num_joints},), got {q.shape}")
@@ -134,8 +139,8 @@ def joint_margin_events(spec: ArmSpec, joints) -> list[SafetyEvent]:
     return [
         SafetyEvent(
             "joint_margin",
-            f"joint {i + 1} at {q[i]:.3f} rad is within {spec.joint_limit_margin} rad of its "
-            f"limits [{spec.joint_low[i]:.3f}, {spec.joint_high[i]:.3f}]",
+            f"{which} joint {i + 1} at {q[i]:.4f} rad is within {spec.joint_limit_margin} rad "
+            f"of its limits [{spec.joint_low[i]:.4f}, {spec.joint_high[i]:.4f}]",
             (float(q[i]),),
         )
         for i in bad
@@ -171,8 +176,8 @@ class SafetyLayer:
         self.record(events)
         return target, events
 
-    def check_joints(self, joints) -> list[SafetyEvent]:
-        events = joint_margin_events(self.spec, joints)
+    def check_joints(self, joints, which: str = "measured") -> list[SafetyEvent]:
+        events = joint_margin_events(self.spec, joints, which)
         self.record(events)
         return events
 

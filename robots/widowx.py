@@ -191,13 +191,9 @@ class WidowXArm(Arm):
         if blocking:
             self._join()
 
-    def move_to_pose(self, position, rpy_offset, *, blocking=True, timeout_s=None) -> None:
+    def solve_ik(self, position, rpy_offset) -> np.ndarray:
+        """The SDK's IK solution, seeded with the current joints (nothing is published)."""
         position, rpy_offset = self.check_target(position, rpy_offset)
-        self._join()
-        if self._faults:
-            raise MotionRefused(
-                f"widowx: faults {list(self._faults)} are active; call recover() first"
-            )
         target = np.eye(4)
         target[:3, :3], target[:3, 3] = rotation_from_offset("widowx", rpy_offset), position
         theta, success = self._bot.arm.set_ee_pose_matrix(
@@ -207,7 +203,16 @@ class WidowXArm(Arm):
             raise IKFailure(
                 f"widowx: the IK solver found no solution for {position.round(4).tolist()}"
             )
-        theta = np.asarray(theta, float)
+        return np.asarray(theta, float)
+
+    def move_to_pose(self, position, rpy_offset, *, blocking=True, timeout_s=None) -> None:
+        position, rpy_offset = self.check_target(position, rpy_offset)
+        self._join()
+        if self._faults:
+            raise MotionRefused(
+                f"widowx: faults {list(self._faults)} are active; call recover() first"
+            )
+        theta = self.solve_ik(position, rpy_offset)
         margin = self.spec.joint_limit_margin
         inside = (theta >= self.spec.joint_low + margin) & (theta <= self.spec.joint_high - margin)
         if not np.all(inside):

@@ -24,7 +24,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from reward_clients.base import RewardClient, RewardMapping, RewardResult
+from reward_clients.base import MAX_RAW_TEXT_CHARS, RewardClient, RewardMapping, RewardResult
 from reward_clients.cache import ScoreCache, cache_key
 from reward_clients.errors import (
     RetriesExhaustedError,
@@ -33,6 +33,7 @@ from reward_clients.errors import (
     RewardConfigError,
     RewardQuotaError,
     RewardServerError,
+    RewardUnreachableError,
     RewardVideoTooLargeError,
 )
 from reward_clients.gemini import GeminiClient, GeminiConfig
@@ -56,6 +57,7 @@ __all__ = [
     "RewardClient",
     "RewardResult",
     "RewardMapping",
+    "MAX_RAW_TEXT_CHARS",
     "RoboRewardClient",
     "RoboRewardConfig",
     "GeminiClient",
@@ -85,6 +87,7 @@ __all__ = [
     "RewardConfigError",
     "RewardQuotaError",
     "RewardServerError",
+    "RewardUnreachableError",
     "RewardVideoTooLargeError",
 ]
 

@@ -26,9 +26,26 @@ from typing import Any
 from envs.episode import Episode
 from reward_clients.prompt import MAX_SCORE, MIN_SCORE
 
-__all__ = ["RewardResult", "RewardMapping", "RewardClient", "MAPPING_KINDS"]
+__all__ = ["RewardResult", "RewardMapping", "RewardClient", "MAPPING_KINDS", "MAX_RAW_TEXT_CHARS", "cut_text"]
 
 MAPPING_KINDS = ("progress", "success", "table")
+# Longest raw_text a result keeps (and so rewards.jsonl and the score cache): a few KB.
+MAX_RAW_TEXT_CHARS = 4000
+
+
+def cut_text(text: str, limit: int = MAX_RAW_TEXT_CHARS) -> str:
+    """`text` if it fits in `limit` characters, else its head and its tail (where a model's
+    answer is) around a marker saying how much was cut; never longer than `limit`."""
+    if len(text) <= limit:
+        return text
+    head = limit // 4
+    # The marker is sized for the largest possible count, so the real one only makes it shorter.
+    tail = limit - head - len(_cut_marker(len(text)))
+    return text[:head] + _cut_marker(len(text) - head - tail) + text[len(text) - tail :]
+
+
+def _cut_marker(count: int) -> str:
+    return f"\n[... {count} characters cut ...]\n"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +61,8 @@ class RewardResult:
     score: int | None
     # `score` through the client's mapping; None exactly when `score` is None.
     reward: float | None
-    # The model's (or operator's) text the score was read from; "" when there was none.
+    # The model's (or operator's) text the score was read from; "" when there was none. Cut to
+    # MAX_RAW_TEXT_CHARS (head and tail) so that no reply, however long, fills the run directory.
     raw_text: str = ""
     # Wall time of the whole `score` call, retries and back-off included (in score_many: from the
     # start of the episode's encoding, so waiting for a free request slot counts).
@@ -68,6 +86,8 @@ class RewardResult:
             )
         if self.score is None and not self.error:
             raise ValueError(f"RewardResult {self.episode_id}: a result without a score must say why in error")
+        if isinstance(self.raw_text, str):
+            object.__setattr__(self, "raw_text", cut_text(self.raw_text))
 
     @property
     def ok(self) -> bool:

@@ -1,7 +1,8 @@
 """Typed errors of the reward clients.
 
 What is raised to the caller is what retrying cannot fix (a wrong URL, model id or key, a daily
-quota, a video too large to send): the run should stop and say what to change. What a later retry
+quota, a video too large to send, a server unreachable for longer than its grace period): the run
+should stop and say what to change. What a later retry
 may fix (timeouts, 5xx, rate limits, an unparseable answer) never raises out of `score`; it comes
 back as a `RewardResult` with `score=None` and the reason in `error`, so the episode stays pending.
 """
@@ -13,6 +14,7 @@ __all__ = [
     "RewardConfigError",
     "RewardServerError",
     "RewardQuotaError",
+    "RewardUnreachableError",
     "RetriesExhaustedError",
     "RewardVideoTooLargeError",
     "RewardAnswerError",
@@ -50,6 +52,14 @@ class RewardServerError(RewardClientError):
 
 class RewardQuotaError(RewardServerError):
     """A quota that will not recover by retrying soon (for example Gemini's per-day request quota)."""
+
+
+class RewardUnreachableError(RewardServerError):
+    """No connection to the service could be made (refused, unknown host, connect timeout).
+
+    Retryable at first; once the service has been unreachable for the client's grace period with
+    no reply in between, it is raised as not retryable: the URL is wrong or the server is down.
+    """
 
 
 class RetriesExhaustedError(RewardServerError):

@@ -5,13 +5,18 @@ One `score` call: encode the clip, look in the cache, then up to `max_retries + 
 Each request either gives a parsable answer (done), fails in a way a retry may fix (back off and
 try again), or fails in a way that says the configuration is wrong (raise at once). A parse
 failure counts as a failed attempt like a 503 does. When the attempts run out the episode comes
-back with `score=None` and the last error, raw text included.
+back with `score=None` and the last error, raw text included. The API key is redacted from
+everything a result or the cache keeps, the model's text included.
+
+`first_reply` is the benchmark's protocol instead (`rrl eval-reward`): the first answer the
+model gives, unparsed, with only transport failures retried.
 """
 
 from __future__ import annotations
 
 import abc
 import dataclasses
+import hashlib
 import json
 import os
 import random
@@ -21,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from envs.episode import Episode
-from reward_clients.base import RewardClient, RewardMapping, RewardResult
+from reward_clients.base import MAX_RAW_TEXT_CHARS, RewardClient, RewardMapping, RewardResult
 from reward_clients.cache import ScoreCache, cache_key
 from reward_clients.errors import (
     RetriesExhaustedError,
@@ -40,9 +45,10 @@ from reward_clients.transport import (
     error_message,
     parse_retry_after,
     redact,
+    redact_json,
 )
 
-__all__ = ["ModelClientConfig", "ModelClient", "Prepared", "Reply"]
+__all__ = ["ModelClientConfig", "ModelClient", "Prepared", "Reply", "FirstReply"]
 
 # How much of a model's text goes into an error message (the full text is in raw_text).
 _ERROR_TEXT_CHARS = 500
@@ -105,6 +111,21 @@ class Reply:
 
     text: str
     usage: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class FirstReply:
+    """A model's first answer to one episode, unparsed: what a benchmark scores (`first_reply`)."""
+
+    # The answer text, API key redacted; "" when there is none.
+    text: str
+    # Requests made; 0 for a cache hit.
+    attempts: int
+    latency_s: float
+    cached: bool = False
+    usage: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # Why there is no answer (the retries for transport failures ran out); None when there is one.
+    error: str | None = None
 
 
 class ModelClient(RewardClient):
@@ -181,7 +202,7 @@ class ModelClient(RewardClient):
             return self.result(
                 episode,
                 entry["score"],
-                raw_text=entry.get("raw_text", ""),
+                raw_text=self._redact(str(entry.get("raw_text", ""))),
                 cached=True,
                 latency_s=time.monotonic() - start,
             )
@@ -199,23 +220,62 @@ class ModelClient(RewardClient):
                 raise
 
         what = f"episode {episode.episode_id}"
-        secrets = [self._api_key] if self._api_key else []
         try:
             score, reply = call_with_retries(self.config, send, service=self.source, what=what, rng=self._rng,
-                                             secrets=secrets)
+                                             secrets=self._secrets())
         except RetriesExhaustedError as exhausted:
             return self._failed(episode, str(exhausted), exhausted.__cause__, raw_text, attempts, start)
         except RewardAnswerError as error:  # one that asking again cannot fix (a blocked prompt)
             message = f"{self.source}: {what} failed after {attempts} attempt(s): {error}"
             return self._failed(episode, message, error, raw_text, attempts, start)
+        # A server may quote the key back; nothing it wrote is kept unredacted.
+        raw_text = self._redact(raw_text)
         if self._cache is not None:
             self._cache.put(
                 prepared.key,
                 {"score": score, "raw_text": raw_text, "model": self.model, "source": self.source, "task": episode.task},
             )
         return self.result(
-            episode, score, raw_text=raw_text, attempts=attempts, usage=reply.usage, latency_s=time.monotonic() - start
+            episode, score, raw_text=raw_text, attempts=attempts, usage=redact_json(reply.usage, self._secrets()),
+            latency_s=time.monotonic() - start,
         )
+
+    def first_reply(self, episode: Episode, prepared: Prepared, start: float) -> FirstReply:
+        """The model's first answer to a prepared request, unparsed, as RoboRewardBench scores it.
+
+        Transport failures (connection, timeouts, 5xx, 429) are retried up to max_retries times;
+        an answer is never asked again, whatever it says (a reply cut at the token limit or
+        blocked is its text so far). Configuration errors raise as in `score`. With a cache,
+        replies are kept apart from scores; one longer than MAX_RAW_TEXT_CHARS is not cached, so
+        a cached reply always reads as the live one did.
+        """
+        key = hashlib.sha256(f"first-reply\0{prepared.key}".encode()).hexdigest()
+        if self._cache is not None and (entry := self._cache.get_reply(key)) is not None:
+            return FirstReply(text=entry["raw_text"], attempts=0, latency_s=time.monotonic() - start, cached=True)
+        attempts = 0
+
+        def send() -> Reply:
+            nonlocal attempts
+            attempts += 1
+            try:
+                return self.read_reply(self._post(prepared))
+            except RewardAnswerError as error:
+                return Reply(text=error.raw_text)
+
+        what = f"episode {episode.episode_id}"
+        try:
+            reply = call_with_retries(self.config, send, service=self.source, what=what, rng=self._rng,
+                                      secrets=self._secrets())
+        except RetriesExhaustedError as exhausted:
+            return FirstReply(text="", attempts=attempts, latency_s=time.monotonic() - start,
+                              error=self._redact(str(exhausted)))
+        text = self._redact(reply.text)
+        if self._cache is not None and len(text) <= MAX_RAW_TEXT_CHARS:
+            self._cache.put_reply(
+                key, {"raw_text": text, "model": self.model, "source": self.source, "task": episode.task}
+            )
+        return FirstReply(text=text, attempts=attempts, latency_s=time.monotonic() - start,
+                          usage=redact_json(reply.usage, self._secrets()))
 
     def _failed(
         self, episode: Episode, message: str, last_error: BaseException | None, raw_text: str, attempts: int,
@@ -224,8 +284,8 @@ class ModelClient(RewardClient):
         """The result of an episode left unscored, to be retried later; never a made-up score."""
         if isinstance(last_error, RewardAnswerError):
             message += f"; raw text: {raw_text[-_ERROR_TEXT_CHARS:]!r}"
-        return self.result(episode, None, raw_text=raw_text, attempts=attempts, error=self._redact(message),
-                           latency_s=time.monotonic() - start)
+        return self.result(episode, None, raw_text=self._redact(raw_text), attempts=attempts,
+                           error=self._redact(message), latency_s=time.monotonic() - start)
 
     def _post(self, prepared: Prepared) -> dict[str, Any]:
         """Sends one request; returns the JSON object of a 2xx reply or raises RewardServerError."""
@@ -253,8 +313,11 @@ class ModelClient(RewardClient):
             )
         raise RewardServerError(f"{where}. {self.explain(status, message)}", status=status)
 
+    def _secrets(self) -> list[str]:
+        return [self._api_key] if self._api_key else []
+
     def _redact(self, text: str) -> str:
-        return redact(text, [self._api_key] if self._api_key else [])
+        return redact(text, self._secrets())
 
     def close(self) -> None:
         self._transport.close()

@@ -33,12 +33,14 @@ ROBOREWARD_PROMPT = (
     "Task: {task}"
 )
 
-# "ANSWER: 4", "answer:3", "Answer : 5". Markdown emphasis around the keyword or the number
-# ("**ANSWER:** 4", "ANSWER: **4**") is allowed because Gemini often formats its answer that way;
-# HELM's regex (answer\s*:\s*number) would miss those and count them as errors. The number is read
-# in full (including a sign or a fraction) so that "ANSWER: 10", "-1" or "3.5" are rejected as out
-# of range instead of being read as 1 or 3.
-_ANSWER_RE = re.compile(r"answer[\s*_]*:[\s*_`\"'<\[]*(-?\d+(?:\.\d+)?)", re.IGNORECASE)
+# The answer keyword: "ANSWER:", "answer :", and Markdown emphasis between the word and the colon
+# ("**ANSWER:** 4", "**ANSWER**: 4"), which Gemini often writes.
+_KEYWORD_RE = re.compile(r"answer[\s*_]*:", re.IGNORECASE)
+# The rest of the answer's line: one integer, first after optional emphasis or brackets ("**4**",
+# "<4>"), then anything without another number ("4.", "4 - Near Completion").
+_SCORE_RE = re.compile(r"[\s*_`\"'<\[(]*(\d+).*")
+# Any number, a sign or decimals included: a second one ("4 or 5", "<1-5>") makes an answer ambiguous.
+_NUMBER_RE = re.compile(r"[-+]?\d+(?:[.,]\d+)*")
 
 
 def build_prompt(task: str) -> str:
@@ -50,22 +52,25 @@ def build_prompt(task: str) -> str:
 
 
 def parse_answer(text: str) -> int:
-    """The score of the last `ANSWER: <n>` in `text`, an int in 1-5.
+    """The score after the last `ANSWER:` in `text`: exactly one integer 1-5 (the RL loop's rule).
 
-    Raises RewardAnswerError (carrying the text) when there is no answer or the last answer is not
-    an integer in 1-5. Nothing is clipped or defaulted: a wrong answer is a failure, not a score.
+    After the last keyword (and any blank lines), the line must hold one number, first after
+    optional Markdown emphasis or brackets, and it must be a whole 1-5. Raises RewardAnswerError
+    (carrying the text) otherwise: nothing is clipped, guessed or defaulted ("ANSWER: <1-5>",
+    "ANSWER: 4 or 5", "ANSWER: 3.5" and "ANSWER: 7" are failures, not scores).
     """
-    matches = _ANSWER_RE.findall(text or "")
-    if not matches:
-        raise RewardAnswerError("no 'ANSWER: <1-5>' in the reply", raw_text=text or "")
-    answer = matches[-1]
-    try:
-        score = int(answer)
-    except ValueError:
-        score = None
-    if score is None or not MIN_SCORE <= score <= MAX_SCORE:
+    text = text or ""
+    keywords = list(_KEYWORD_RE.finditer(text))
+    if not keywords:
+        raise RewardAnswerError("no 'ANSWER: <1-5>' in the reply", raw_text=text)
+    rest = text[keywords[-1].end() :].lstrip()
+    line = rest.split("\n", 1)[0].strip()
+    match = _SCORE_RE.fullmatch(line)
+    numbers = _NUMBER_RE.findall(line)
+    if match is None or len(numbers) != 1 or numbers[0] != match.group(1) or not (
+        MIN_SCORE <= int(match.group(1)) <= MAX_SCORE
+    ):
         raise RewardAnswerError(
-            f"the answer 'ANSWER: {answer}' is not an integer in {MIN_SCORE}-{MAX_SCORE}",
-            raw_text=text,
+            f"the answer 'ANSWER: {line[:80]}' is not exactly one integer {MIN_SCORE}-{MAX_SCORE}", raw_text=text
         )
-    return score
+    return int(match.group(1))

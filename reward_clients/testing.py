@@ -14,7 +14,9 @@ They speak the real request and reply shapes, error bodies included, and are scr
 
 Scripted replies are used in order, then every request gets the default: the answer table entry
 for the task in the prompt, else `default_text`. A `Reply` can set the status, headers, answer
-text, finish reason, a raw (garbage) body, a delay, or `hang=True` (never answers).
+text, finish reason, a raw (garbage) body, a delay, `hang=True` (never answers), and the hostile
+cases: `trickle_s` (one byte at a time, never silent long enough for a read timeout), `chunked`
+(no Content-Length: the size is known only once read), `echo_key` (the answer quotes the key).
 Both servers run in daemon threads and bind 127.0.0.1 on a free port; nothing else is contacted.
 """
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import http
 import http.server
 import json
 import re
@@ -46,6 +49,8 @@ GEMINI_STATUS = {
 _TASK_RE = re.compile(r"^Task: (.*)$", re.MULTILINE)
 # How long a hanging handler holds its connection at most (the server's stop releases it sooner).
 _HANG_LIMIT_S = 60.0
+# Piece size of a chunked body.
+_CHUNK_BYTES = 64 * 1024
 
 
 @dataclasses.dataclass
@@ -64,6 +69,12 @@ class Reply:
     delay_s: float | None = None
     # Never answer: hold the connection until the server stops.
     hang: bool = False
+    # Send the whole response (status line, headers, body) one byte every trickle_s seconds.
+    trickle_s: float | None = None
+    # Send the body with Transfer-Encoding: chunked instead of a Content-Length.
+    chunked: bool = False
+    # Quote the API key the request carried before the answer text (a buggy or hostile server).
+    echo_key: bool = False
     # vLLM finish_reason ("stop", "length") or Gemini finishReason ("STOP", "MAX_TOKENS", "SAFETY").
     finish_reason: str | None = None
     # Gemini only: a thought part sent before the answer, and promptFeedback.blockReason (no candidates).
@@ -192,14 +203,16 @@ class _Server:
             if rejection is not None:
                 self._send(handler, *rejection)
             elif reply.body is not None:
-                self._send_raw(handler, reply.status, reply.body, reply.headers)
+                self._send_raw(handler, reply.status, reply.body, reply.headers, reply)
             elif reply.json is not None:
-                self._send(handler, reply.status, reply.json, reply.headers)
+                self._send(handler, reply.status, reply.json, reply.headers, reply)
             elif reply.status != 200:
-                self._send(handler, reply.status, self.error_body(reply.status, reply.message), reply.headers)
+                self._send(handler, reply.status, self.error_body(reply.status, reply.message), reply.headers, reply)
             else:
                 text = reply.text if reply.text is not None else self._answer_for(self.prompt_of(payload))
-                self._send(handler, 200, self.ok_body(payload, text, reply), reply.headers)
+                if reply.echo_key:
+                    text = f"I was called with the key {self.key_of(handler)}.\n{text}"
+                self._send(handler, 200, self.ok_body(payload, text, reply), reply.headers, reply)
         finally:
             with self._lock:
                 self.in_flight -= 1
@@ -208,17 +221,34 @@ class _Server:
         tasks = _TASK_RE.findall(prompt or "")
         return self.answers.get(tasks[-1].strip(), self.default_text) if tasks else self.default_text
 
-    def _send(self, handler: Any, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> None:
+    def _send(
+        self, handler: Any, status: int, payload: Any, headers: Mapping[str, str] | None = None,
+        reply: Reply | None = None,
+    ) -> None:
         self._send_raw(
-            handler, status, json.dumps(payload).encode(), {"Content-Type": "application/json", **(headers or {})}
+            handler, status, json.dumps(payload).encode(), {"Content-Type": "application/json", **(headers or {})},
+            reply,
         )
 
-    @staticmethod
-    def _send_raw(handler: Any, status: int, body: bytes, headers: Mapping[str, str]) -> None:
+    def _send_raw(
+        self, handler: Any, status: int, body: bytes, headers: Mapping[str, str], reply: Reply | None = None
+    ) -> None:
+        reply = reply or Reply()
         try:
+            if reply.trickle_s is not None:
+                self._trickle(handler, status, body, headers, reply.trickle_s)
+                return
             handler.send_response(status)
             for name, value in headers.items():
                 handler.send_header(name, value)
+            if reply.chunked:
+                handler.send_header("Transfer-Encoding", "chunked")
+                handler.end_headers()
+                for start in range(0, len(body), _CHUNK_BYTES):
+                    piece = body[start : start + _CHUNK_BYTES]
+                    handler.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                handler.wfile.write(b"0\r\n\r\n")
+                return
             handler.send_header("Content-Length", str(len(body)))
             handler.end_headers()
             handler.wfile.write(body)
@@ -226,12 +256,27 @@ class _Server:
             # The client gave up (its timeout) before the answer: nothing to do.
             handler.close_connection = True
 
+    def _trickle(self, handler: Any, status: int, body: bytes, headers: Mapping[str, str], every_s: float) -> None:
+        """Writes the response byte by byte, `every_s` apart, until done or the server stops."""
+        head = [f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}"]
+        head += [f"{name}: {value}" for name, value in {**headers, "Content-Length": str(len(body))}.items()]
+        data = ("\r\n".join(head) + "\r\n\r\n").encode() + body
+        handler.close_connection = True
+        for byte in range(len(data)):
+            handler.wfile.write(data[byte : byte + 1])
+            if self._stopping.wait(every_s):
+                return
+
     # -- per protocol -----------------------------------------------------------------------
     def _check(self, handler: Any, payload: Any) -> tuple[int, Any] | None:
         """A rejection (status, body) the real service would give, or None."""
         raise NotImplementedError
 
     def prompt_of(self, payload: Any) -> str:
+        raise NotImplementedError
+
+    def key_of(self, handler: Any) -> str:
+        """The API key the request carried ("" for none)."""
         raise NotImplementedError
 
     def error_body(self, status: int, message: str) -> Any:
@@ -275,6 +320,9 @@ class FakeVLLM(_Server):
         if isinstance(content, str):  # a text-only chat (no video), e.g. counterfactual relabelling
             return content
         return "".join(part.get("text", "") for part in content if part.get("type") == "text")
+
+    def key_of(self, handler: Any) -> str:
+        return (handler.headers.get("Authorization") or "").removeprefix("Bearer ")
 
     def error_body(self, status: int, message: str) -> Any:
         return vllm_error(status, message, "ServiceUnavailableError" if status >= 500 else "BadRequestError")
@@ -397,6 +445,9 @@ class FakeGemini(_Server):
     def prompt_of(self, payload: Any) -> str:
         parts = payload["contents"][0]["parts"]
         return "".join(part.get("text", "") for part in parts if isinstance(part, dict))
+
+    def key_of(self, handler: Any) -> str:
+        return handler.headers.get("x-goog-api-key") or ""
 
     def error_body(self, status: int, message: str) -> Any:
         return gemini_error(status, message)

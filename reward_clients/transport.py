@@ -1,9 +1,10 @@
 """HTTP plumbing shared by the model clients and the counterfactual relabeller: transport
 settings, error classification, and the one bounded retry loop with back-off.
 
-Retried (the same request may work later): connection errors, timeouts, 408, 429, 500, 502,
-503, 504 (and other 5xx). Not retried: 400, 401, 403, 404 and other 4xx (the request or the
-configuration is wrong; the client adds what to fix), and a per-day quota 429.
+Retried (the same request may work later): connection errors, timeouts, a request past its total
+deadline, a reply over the size cap, 408, 429, 500, 502, 503, 504 (and other 5xx). Not retried:
+400, 401, 403, 404 and other 4xx (the request or the configuration is wrong; the client adds what
+to fix), a per-day quota 429, and a server unreachable for longer than `unreachable_grace_s`.
 
     config = TransportConfig(base_url="http://127.0.0.1:8000/v1", max_retries=2)
     transport = config.open_transport("roboreward")
@@ -26,7 +27,19 @@ from typing import Any, TypeVar
 
 import requests
 
-from reward_clients.errors import RetriesExhaustedError, RewardAnswerError, RewardServerError
+from reward_clients.bounded_http import (
+    DeadlineExceededError,
+    ReplyTooLargeError,
+    bounded_session,
+    is_unreachable,
+    post_bounded,
+)
+from reward_clients.errors import (
+    RetriesExhaustedError,
+    RewardAnswerError,
+    RewardServerError,
+    RewardUnreachableError,
+)
 
 __all__ = [
     "RetryPolicy",
@@ -37,6 +50,7 @@ __all__ = [
     "parse_duration",
     "error_message",
     "redact",
+    "redact_json",
     "RETRYABLE_STATUS",
 ]
 
@@ -96,6 +110,15 @@ class TransportConfig(RetryPolicy):
     timeout_s: float = 120.0
     # Seconds to wait for a TCP connection.
     connect_timeout_s: float = 5.0
+    # Seconds one whole request may take, upload and a slowly trickled reply included; None is
+    # twice timeout_s. A request still running then fails (retried like a timeout).
+    total_timeout_s: float | None = None
+    # Largest reply body read, in bytes; a larger one fails (retried) and is never stored.
+    max_reply_bytes: int = 8 * 1024 * 1024
+    # Seconds of nothing but failed connections (refused, unknown host, connect timeout) with no
+    # reply in between, after which the service counts as unreachable: the next failed
+    # connection raises a RewardUnreachableError naming the URL that is not retried (a run stops).
+    unreachable_grace_s: float = 60.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -104,14 +127,31 @@ class TransportConfig(RetryPolicy):
                 f"{type(self).__name__}: base_url must start with http:// or https://, got {self.base_url!r}"
             )
         object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
-        for name in ("timeout_s", "connect_timeout_s"):
+        for name, most in (("timeout_s", 3600), ("connect_timeout_s", 3600), ("total_timeout_s", 7200)):
             value = getattr(self, name)
-            if not isinstance(value, int | float) or not 0 < value <= 3600:
-                raise ValueError(f"{type(self).__name__}: {name} must be in (0, 3600] seconds, got {value!r}")
+            if name == "total_timeout_s" and value is None:
+                continue
+            if not isinstance(value, int | float) or not 0 < value <= most:
+                raise ValueError(f"{type(self).__name__}: {name} must be in (0, {most}] seconds, got {value!r}")
+        if not isinstance(self.max_reply_bytes, int) or not 1024 <= self.max_reply_bytes <= 2**30:
+            raise ValueError(
+                f"{type(self).__name__}: max_reply_bytes must be an int in [1024, 2**30], got {self.max_reply_bytes!r}"
+            )
+        grace = self.unreachable_grace_s
+        if not isinstance(grace, int | float) or not 0 <= grace <= 86400:
+            raise ValueError(f"{type(self).__name__}: unreachable_grace_s must be in [0, 86400] seconds, got {grace!r}")
+
+    @property
+    def deadline_s(self) -> float:
+        """The total deadline of one request: total_timeout_s, or twice timeout_s when unset."""
+        return 2.0 * self.timeout_s if self.total_timeout_s is None else float(self.total_timeout_s)
 
     def open_transport(self, service: str) -> Transport:
-        """A Transport to `base_url` with these timeouts; `service` starts its error messages."""
-        return Transport(service, self.connect_timeout_s, self.timeout_s, self.base_url)
+        """A Transport to `base_url` with these limits; `service` starts its error messages."""
+        return Transport(
+            service, self.connect_timeout_s, self.timeout_s, self.base_url, total_timeout_s=self.deadline_s,
+            max_reply_bytes=self.max_reply_bytes, unreachable_grace_s=self.unreachable_grace_s,
+        )
 
 
 def call_with_retries(
@@ -220,17 +260,38 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+def redact_json(value: Any, secrets: Iterable[str]) -> Any:
+    """A JSON-like value (dicts, lists, strings, numbers) with every string redacted."""
+    secrets = tuple(secrets)
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, dict):
+        return {redact(str(k), secrets): redact_json(v, secrets) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_json(v, secrets) for v in value]
+    return value
+
+
 class Transport:
     """POSTs JSON with a timeout on every call, over a small pool of `requests.Session`s.
 
+    Every request ends by its total deadline and reads at most `max_reply_bytes` (bounded_http).
     Sessions keep connections alive between episodes. They are not documented as thread-safe, so
     each request checks one out for its own use and returns it; the pool never holds more
-    sessions than requests were ever in flight at once, whatever threads come and go.
+    sessions than requests were ever in flight at once, whatever threads come and go. The
+    transport remembers since when every connection failed, for `unreachable_grace_s`.
     """
 
-    def __init__(self, service: str, connect_timeout_s: float, read_timeout_s: float, url: str) -> None:
+    def __init__(
+        self, service: str, connect_timeout_s: float, read_timeout_s: float, url: str, *,
+        total_timeout_s: float | None = None, max_reply_bytes: int = 8 * 1024 * 1024,
+        unreachable_grace_s: float = 60.0,
+    ) -> None:
         self.service = service
         self.timeout = (connect_timeout_s, read_timeout_s)
+        self.total_timeout_s = 2.0 * read_timeout_s if total_timeout_s is None else total_timeout_s
+        self.max_reply_bytes = max_reply_bytes
+        self.unreachable_grace_s = unreachable_grace_s
         # Proxy variables from the environment are honoured for remote services (a lab may need
         # one for Google), never for a server on this machine: the video would take a detour
         # through the proxy, and tests must reach nothing but 127.0.0.1.
@@ -238,13 +299,14 @@ class Transport:
         self._idle: list[requests.Session] = []
         self._all: list[requests.Session] = []
         self._lock = threading.Lock()
+        # time.monotonic() of the first failed connection since the server last replied.
+        self._unreachable_since: float | None = None
 
     def _checkout(self) -> requests.Session:
         with self._lock:
             if self._idle:
                 return self._idle.pop()
-            session = requests.Session()
-            session.trust_env = self.trust_env
+            session = bounded_session(trust_env=self.trust_env)
             self._all.append(session)
             return session
 
@@ -255,36 +317,72 @@ class Transport:
 
     def post_json(self, url: str, headers: Mapping[str, str], data: bytes) -> tuple[int, Mapping[str, str], Any, bytes]:
         """Returns (status, headers, parsed JSON or None, raw body). Network failures raise a
-        retryable RewardServerError; HTTP errors are returned for the caller to classify."""
+        retryable RewardServerError (a RewardUnreachableError for a failed connection, not
+        retryable past the grace period); HTTP errors are returned for the caller to classify."""
         session = self._checkout()
         try:
-            response = session.post(url, data=data, headers=dict(headers), timeout=self.timeout)
-            body = response.content
-        except requests.Timeout as error:
+            status, reply_headers, body = post_bounded(
+                session, url, headers=headers, data=data, timeout=self.timeout, total_s=self.total_timeout_s,
+                max_bytes=self.max_reply_bytes,
+            )
+        except DeadlineExceededError as error:
             raise RewardServerError(
-                f"{self.service}: no answer from {url} within {self.timeout[1]:g} s ({type(error).__name__})",
+                f"{self.service}: no complete reply from {url} within total_timeout_s={self.total_timeout_s:g} s",
                 retryable=True,
             ) from error
-        except requests.ConnectionError as error:
+        except ReplyTooLargeError as error:
             raise RewardServerError(
-                f"{self.service}: cannot connect to {url} (is the server running and base_url right?): {_short(error)}",
+                f"{self.service}: the reply from {url} is over max_reply_bytes={self.max_reply_bytes} ({error}); "
+                "not read further",
                 retryable=True,
             ) from error
         except requests.RequestException as error:
-            # A reply cut mid-body may work next time; a malformed URL never will.
-            transient = isinstance(
-                error, requests.exceptions.ChunkedEncodingError | requests.exceptions.ContentDecodingError
-            )
-            raise RewardServerError(
-                f"{self.service}: request to {url} failed: {type(error).__name__}: {_short(error)}", retryable=transient
-            ) from error
+            raise self._network_error(url, error) from error
         finally:
             self._checkin(session)
+        with self._lock:
+            self._unreachable_since = None
         try:
             payload = json.loads(body) if body else None
         except ValueError:
             payload = None
-        return response.status_code, response.headers, payload, body
+        return status, reply_headers, payload, body
+
+    def _network_error(self, url: str, error: requests.RequestException) -> RewardServerError:
+        if is_unreachable(error):
+            return self._unreachable(url, error)
+        if isinstance(error, requests.Timeout):
+            return RewardServerError(
+                f"{self.service}: no answer from {url} within {self.timeout[1]:g} s ({type(error).__name__})",
+                retryable=True,
+            )
+        # A reply cut mid-body or a dropped connection may work next time; a malformed URL never will.
+        transient = isinstance(
+            error,
+            requests.ConnectionError | requests.exceptions.ChunkedEncodingError
+            | requests.exceptions.ContentDecodingError,
+        )
+        return RewardServerError(
+            f"{self.service}: request to {url} failed: {type(error).__name__}: {_short(error)}", retryable=transient
+        )
+
+    def _unreachable(self, url: str, error: requests.RequestException) -> RewardUnreachableError:
+        now = time.monotonic()
+        with self._lock:
+            if self._unreachable_since is None:
+                self._unreachable_since = now
+            failing_for = now - self._unreachable_since
+        if failing_for >= self.unreachable_grace_s:
+            return RewardUnreachableError(
+                f"{self.service}: cannot reach {url}: every connection for {failing_for:.0f} s failed "
+                f"(unreachable_grace_s={self.unreachable_grace_s:g}), the last with {_short(error)}. Check that "
+                "the server is running and that base_url is right",
+                retryable=False,
+            )
+        return RewardUnreachableError(
+            f"{self.service}: cannot connect to {url} (is the server running and base_url right?): {_short(error)}",
+            retryable=True,
+        )
 
     def close(self) -> None:
         with self._lock:

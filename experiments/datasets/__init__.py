@@ -6,6 +6,7 @@ Used by `rrl eval-reward` (experiments/datasets/eval_reward.py) and `rrl make-da
     layout.py          DatasetRow, read_split / find_split, SplitWriter, load_episode
     runs.py            labelled episodes of a run directory as rows
     metrics.py         Prediction, RoboRewardBench metrics, Markdown tables
+    roborewardbench.py how RoboRewardBench's metric (HELM) reads an answer
     scoring.py         scoring rows with a reward client, streamed and bounded
     plots.py           confusion and per-subset PNGs
     clipping.py        temporal clips of successful episodes (partial-progress negatives)

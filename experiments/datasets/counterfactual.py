@@ -22,7 +22,12 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from reward_clients import RewardAnswerError, RewardServerError, parse_answer
+from reward_clients import (
+    RewardAnswerError,
+    RewardServerError,
+    RewardUnreachableError,
+    parse_answer,
+)
 from reward_clients.prompt import ROBOREWARD_PROMPT
 from reward_clients.transport import (
     RETRYABLE_STATUS,
@@ -189,12 +194,13 @@ class Relabeller:
 
     def relabel_many(self, tasks: Sequence[str]) -> list[RelabelOutcome]:
         """`relabel` for each task, `max_concurrency` at a time; results in input order. A server
-        that stays unreachable fails the task's outcome, not the whole batch."""
+        that is down fails the task's outcome, not the whole batch, until it has been
+        unreachable for unreachable_grace_s."""
         def one(task: str) -> RelabelOutcome:
             try:
                 return self.relabel(task)
             except RewardServerError as error:
-                if error.status is not None and not error.retryable:
+                if not error.retryable and (error.status is not None or isinstance(error, RewardUnreachableError)):
                     raise  # a wrong URL, model or key: stop and say so
                 return RelabelOutcome(task, (), str(error))
 

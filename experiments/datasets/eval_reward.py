@@ -2,7 +2,13 @@
 
     rrl eval-reward data/mytask --client roboreward base_url=http://127.0.0.1:8000/v1 --out eval/rr8b
     rrl eval-reward runs/widowx-pick-... --client gemini_er --labels human,oracle --out eval/gemini
+    rrl eval-reward data/mytask --answer-parsing rl --out eval/rr8b-rl
     rrl eval-reward --compare eval/rr8b/results.json eval/gemini/results.json --out eval/compare
+
+Answers are read as RoboRewardBench's metric in HELM reads them (`--answer-parsing helm`, the
+default; roborewardbench.py): the model's first reply is scored, whatever it says, and only
+transport failures are asked again. `--answer-parsing rl` reads them as the RL loop does instead
+(the last ANSWER:, exactly one whole 1-5, an unreadable answer asked again up to max_retries).
 
 The input is a dataset in the RoboReward layout (`<split>/metadata.jsonl` beside the mp4 files;
 `--split` picks one) or a run directory with labelled episodes (human labels, else the sim
@@ -45,13 +51,17 @@ from experiments.datasets import (
 )
 from experiments.datasets.options import client_options, split_words
 from experiments.datasets.plots import plot_compare, plot_confusion, plot_per_subset
+from reward_clients.model_client import FirstReply
 
-__all__ = ["main", "evaluate", "run_key"]
+__all__ = ["main", "evaluate", "run_key", "ANSWER_PARSINGS"]
 
+# "helm": RoboRewardBench's reading, first reply only; "rl": the RL loop's strict rule, re-asked.
+ANSWER_PARSINGS = ("helm", "rl")
 # Settings that change how a request travels, not what the model answers: left out of run_key.
 _TRANSPORT_SETTINGS = frozenset({
-    "base_url", "cache_dir", "timeout_s", "connect_timeout_s", "max_retries", "backoff_base_s",
-    "backoff_max_s", "max_retry_wait_s", "api_key_env", "video_dir", "player", "answer_timeout_s", "poll_s",
+    "base_url", "cache_dir", "timeout_s", "connect_timeout_s", "total_timeout_s", "max_reply_bytes",
+    "unreachable_grace_s", "max_retries", "backoff_base_s", "backoff_max_s", "max_retry_wait_s", "api_key_env",
+    "video_dir", "player", "answer_timeout_s", "poll_s",
 })
 
 
@@ -67,6 +77,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--limit", type=int, default=None, help="evaluate the first N valid rows only")
     parser.add_argument("--labels", default="human,oracle", help="run directories: label sources in order")
     parser.add_argument("--fresh", action="store_true", help="ignore earlier predictions in --out")
+    parser.add_argument("--answer-parsing", default="helm", choices=ANSWER_PARSINGS,
+                        help="helm: RoboRewardBench's reading of the first reply (default); rl: the RL loop's "
+                             "rule, an unreadable answer asked again")
     parser.add_argument("--compare", nargs="+", type=Path, metavar="RESULTS", help="results.json files (or folders)")
     # Intermixed: options may come before, between or after the dataset and its key=value words.
     args = parser.parse_intermixed_args(argv)
@@ -80,12 +93,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def run_key(name: str, client: reward_clients.RewardClient) -> str:
-    """A fingerprint of the settings that decide the answers (model, prompt inputs, video)."""
+def run_key(name: str, client: reward_clients.RewardClient, answer_parsing: str = "helm") -> str:
+    """A fingerprint of what decides the predictions (model, prompt inputs, video, answer reading)."""
     config = getattr(client, "config", None)
     settings = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else {}
     semantic = {k: v for k, v in settings.items() if k not in _TRANSPORT_SETTINGS}
-    blob = json.dumps({"client": name, "model": client.model, "settings": semantic}, sort_keys=True, default=str)
+    blob = json.dumps({"client": name, "model": client.model, "settings": semantic, "answers": answer_parsing},
+                      sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -107,10 +121,12 @@ def _previous(out: Path, key: str) -> dict[tuple, Prediction]:
 
 def evaluate(
     client: reward_clients.RewardClient, rows: list[DatasetRow], out: Path, *, key: str,
-    concurrency: int = 8, resume: bool = True,
+    concurrency: int = 8, resume: bool = True, answer_parsing: str = "helm",
 ) -> tuple[list[Prediction], list[RowProblem], int]:
     """Scores the rows not already predicted in `out`; returns (predictions in row order,
     rows whose video could not be read, how many predictions were reused)."""
+    if answer_parsing not in ANSWER_PARSINGS:
+        raise ValueError(f"eval-reward: answer_parsing {answer_parsing!r} is not one of {list(ANSWER_PARSINGS)}")
     out.mkdir(parents=True, exist_ok=True)
     previous = _previous(out, key) if resume else {}
     done: dict[int, Prediction] = {}
@@ -125,17 +141,21 @@ def evaluate(
         total=len(todo), unit="video", disable=None, file=sys.stderr, desc="eval-reward"
     ) as bar:
 
-        def on_done(k: int, result: reward_clients.RewardResult | None, problem: str | None) -> None:
+        def on_done(k: int, outcome: reward_clients.RewardResult | FirstReply | None, problem: str | None) -> None:
             row = rows[todo[k]]
-            if result is None:
+            if outcome is None:
                 unreadable.append(RowProblem(row.row, problem or "not scored", row.file_name))
             else:
-                done[todo[k]] = prediction = Prediction.from_result(row, result, key)
+                if isinstance(outcome, FirstReply):
+                    prediction = Prediction.from_reply(row, outcome, key)
+                else:
+                    prediction = Prediction.from_result(row, outcome, key)
+                done[todo[k]] = prediction
                 partial.write(json.dumps(prediction.to_dict()) + "\n")
                 partial.flush()
             bar.update(1)
 
-        score_rows(client, [rows[i] for i in todo], concurrency, on_done)
+        score_rows(client, [rows[i] for i in todo], concurrency, on_done, first_reply=answer_parsing == "helm")
     predictions = [done[i] for i in sorted(done)]
     with open(out / "predictions.jsonl.tmp", "w", encoding="utf-8") as f:
         f.writelines(json.dumps(p.to_dict()) + "\n" for p in predictions)
@@ -183,10 +203,11 @@ def run_eval(args: argparse.Namespace) -> int:
         settings["cache_dir"] = str(out / "cache")
     start = time.monotonic()
     with reward_clients.make(args.client, **settings) as client:
-        key = run_key(args.client, client)
-        print(f"eval-reward: {len(rows)} videos from {dataset} with {args.client} ({client.model}) -> {out}")
+        key = run_key(args.client, client, args.answer_parsing)
+        print(f"eval-reward: {len(rows)} videos from {dataset} with {args.client} ({client.model}), answers read "
+              f"the {args.answer_parsing} way -> {out}")
         predictions, unreadable, reused = evaluate(client, rows, out, key=key, concurrency=args.concurrency,
-                                                   resume=not args.fresh)
+                                                   resume=not args.fresh, answer_parsing=args.answer_parsing)
         model = client.model
     wall = time.monotonic() - start
     skipped = sorted(problems + unreadable, key=lambda p: p.row)
@@ -195,6 +216,7 @@ def run_eval(args: argparse.Namespace) -> int:
     failed = [p for p in predictions if p.status == "failed"]
     results.update({
         "name": f"{args.client}:{model}", "client": args.client, "model": model, "dataset": dataset,
+        "answer_parsing": args.answer_parsing,
         "settings": {k: v for k, v in settings.items() if k != "cache_dir"}, "rows": total,
         "n_skipped": len(skipped), "skipped": [p.to_json() for p in skipped], "n_resumed": reused,
         "failed": [{"row": p.row, "file_name": p.file_name, "error": p.message} for p in failed],

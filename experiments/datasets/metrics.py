@@ -4,10 +4,13 @@
     metrics["macro_mae"]      # mean over subsets of each subset's MAE: the headline
     print(summary_markdown(metrics, title="roboreward on my-task"))
 
-A prediction is "scored" (a 1-5 score), "unparseable" (the model answered, but no 1-5 score could
-be read: absolute error 4, squared error 16, never an exact match, as RoboRewardBench counts it),
-or "failed" (no answer at all: the server was down). Failed rows are left out of the metrics
-and reported apart, since a rerun may still score them.
+A prediction is "scored" (a number was read), "unparseable" (the model answered, but no number
+could be read: absolute error 4, squared error 16, never an exact match, as RoboRewardBench counts
+it), or "failed" (no answer at all: the server was down). Failed rows are left out of the metrics
+and reported apart, since a rerun may still score them. Read the benchmark's way
+(`from_reply`, roborewardbench.py), a number outside 1-5 or with decimals is scored by its
+distance to the label and counted apart from the 5x5 confusion ("off scale"); read the RL loop's
+way (`from_result`), every score is a whole 1-5.
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ from typing import Any
 import numpy as np
 
 from experiments.datasets.layout import DatasetRow
+from experiments.datasets.roborewardbench import UNPARSEABLE_ERROR, read_answer
 from reward_clients import RewardResult
+from reward_clients.base import cut_text
+from reward_clients.model_client import FirstReply
 
 __all__ = ["Prediction", "STATUSES", "UNPARSEABLE_ERROR", "compute_metrics", "summary_markdown", "compare_markdown"]
 
 STATUSES = ("scored", "unparseable", "failed")
-UNPARSEABLE_ERROR = 4.0
 SCORES = (1, 2, 3, 4, 5)
 
 
@@ -38,7 +43,9 @@ class Prediction:
     task: str
     label: int
     status: str
-    score: int | None = None
+    # The number read: a whole 1-5 from a reward client, any number read the benchmark's way
+    # (an int when it is whole, as JSON shows it).
+    score: int | float | None = None
     raw_text: str = ""
     latency_s: float = 0.0
     cached: bool = False
@@ -75,6 +82,24 @@ class Prediction:
             message=result.error, run_key=run_key,
         )
 
+    @classmethod
+    def from_reply(cls, row: DatasetRow, reply: FirstReply, run_key: str = "") -> Prediction:
+        """From a dataset row and a model's first reply, read as RoboRewardBench reads it."""
+        number = None if reply.error is not None else read_answer(reply.text)
+        if number is not None and number.is_integer():
+            number = int(number)
+        status = "failed" if reply.error is not None else ("unparseable" if number is None else "scored")
+        return cls(
+            row=row.row, file_name=row.file_name, subset=row.subset, task=row.task, label=row.reward,
+            status=status, score=number, raw_text=cut_text(reply.text), latency_s=round(reply.latency_s, 4),
+            cached=reply.cached, attempts=reply.attempts, message=reply.error, run_key=run_key,
+        )
+
+    @property
+    def on_scale(self) -> bool:
+        """A whole score 1-5 (a cell of the 5x5 confusion)."""
+        return self.score in SCORES
+
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "abs_error": self.abs_error}
 
@@ -101,11 +126,14 @@ def compute_metrics(predictions: Sequence[Prediction]) -> dict[str, Any]:
     errors = np.array([p.abs_error for p in final], float)
     confusion = np.zeros((5, 5), int)
     unparseable = np.zeros(5, int)
+    off_scale = np.zeros(5, int)
     for p in final:
         if p.score is None:
             unparseable[p.label - 1] += 1
+        elif p.on_scale:
+            confusion[p.label - 1, int(p.score) - 1] += 1
         else:
-            confusion[p.label - 1, p.score - 1] += 1
+            off_scale[p.label - 1] += 1
     per_subset: dict[str, dict[str, Any]] = {}
     for subset in sorted({p.subset for p in final}):
         mine = [p for p in final if p.subset == subset]
@@ -131,7 +159,8 @@ def compute_metrics(predictions: Sequence[Prediction]) -> dict[str, Any]:
         "per_subset": per_subset,
         "confusion": confusion.tolist(),
         "confusion_unparseable": unparseable.tolist(),
-        "label_counts": {str(s): int(confusion[s - 1].sum() + unparseable[s - 1]) for s in SCORES},
+        "confusion_off_scale": off_scale.tolist(),
+        "label_counts": {str(s): int(confusion[s - 1].sum() + unparseable[s - 1] + off_scale[s - 1]) for s in SCORES},
         "latency_s": _percentiles(latencies),
     }
 
@@ -165,9 +194,13 @@ def summary_markdown(results: Mapping[str, Any], title: str) -> str:
     for subset, stats in results["per_subset"].items():
         lines.append(f"| {subset} | {stats['n']} | {_fmt(stats['mae'])} | {_fmt(stats['accuracy'])} |")
     lines += ["", "## Confusion (rows = label, columns = prediction)", "",
-              "| label | 1 | 2 | 3 | 4 | 5 | unparseable |", "|---|---|---|---|---|---|---|"]
-    for score, (counts, bad) in enumerate(zip(results["confusion"], results["confusion_unparseable"], strict=True), 1):
-        lines.append(f"| {score} | " + " | ".join(str(c) for c in counts) + f" | {bad} |")
+              "| label | 1 | 2 | 3 | 4 | 5 | off scale | unparseable |", "|---|---|---|---|---|---|---|---|"]
+    # Results written before off-scale answers were counted have none.
+    off_scale = results.get("confusion_off_scale") or [0] * len(SCORES)
+    for score, (counts, off, bad) in enumerate(
+        zip(results["confusion"], off_scale, results["confusion_unparseable"], strict=True), 1
+    ):
+        lines.append(f"| {score} | " + " | ".join(str(c) for c in counts) + f" | {off} | {bad} |")
     return "\n".join(lines) + "\n"
 
 

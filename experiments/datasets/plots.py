@@ -1,6 +1,6 @@
 """PNG plots of reward-model evaluations (matplotlib, Agg backend: files only).
 
-    confusion.png        label x prediction counts, unparseable answers in their own column
+    confusion.png        label x prediction counts, off-scale and unparseable answers in columns of their own
     per_subset_mae.png   each subset's MAE with the macro MAE (the headline) as a line
     compare.png          per-subset and macro MAE of several evaluations side by side
 """
@@ -22,13 +22,15 @@ __all__ = ["plot_confusion", "plot_per_subset", "plot_compare"]
 
 
 def plot_confusion(results: Mapping[str, Any], path: Path, title: str = "") -> Path:
-    counts = np.column_stack([np.asarray(results["confusion"]), np.asarray(results["confusion_unparseable"])])
-    fig, ax = plt.subplots(figsize=(5.6, 4.6))
+    off_scale = results.get("confusion_off_scale") or [0] * 5
+    counts = np.column_stack([np.asarray(results["confusion"]), np.asarray(off_scale),
+                              np.asarray(results["confusion_unparseable"])])
+    fig, ax = plt.subplots(figsize=(6.2, 4.6))
     shown = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     ax.imshow(shown, cmap="Blues", vmin=0, vmax=1)
     for (i, j), count in np.ndenumerate(counts):
         ax.text(j, i, str(count), ha="center", va="center", color="white" if shown[i, j] > 0.5 else "black")
-    ax.set_xticks(range(6), ["1", "2", "3", "4", "5", "unparse-\nable"])
+    ax.set_xticks(range(7), ["1", "2", "3", "4", "5", "off\nscale", "unparse-\nable"])
     ax.set_yticks(range(5), ["1", "2", "3", "4", "5"])
     ax.set_xlabel("prediction")
     ax.set_ylabel("label")

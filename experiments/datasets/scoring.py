@@ -1,12 +1,15 @@
 """Scoring a stream of dataset rows with a reward client: videos decoded ahead, requests bounded.
 
     score_rows(client, rows, max_concurrency=8, on_done=record)
+    score_rows(client, rows, max_concurrency=8, on_done=record, first_reply=True)   # the benchmark's way
 
 Like `RewardClient.score_many`, but rows are read from disk as they are needed (a benchmark of
 thousands of videos never sits in memory), and each outcome is handed to `on_done` in the
 calling thread as soon as it is known, so an interrupted evaluation keeps everything it finished.
 For the HTTP video-model clients decoding and clip encoding (CPU) run in their own threads,
 ahead of the requests by at most `2 * max_concurrency` rows, as reward_clients.pipeline does.
+With `first_reply`, a model client's outcome is its first answer unparsed (a FirstReply, only
+transport failures retried); other clients' outcomes are their RewardResults either way.
 """
 
 from __future__ import annotations
@@ -20,15 +23,18 @@ from typing import Any
 
 from experiments.datasets.layout import DatasetRow, load_episode
 from reward_clients import RewardClient, RewardClientError, RewardResult, RewardVideoTooLargeError
-from reward_clients.model_client import ModelClient
+from reward_clients.model_client import FirstReply, ModelClient
 
 __all__ = ["score_rows", "OnDone"]
 
-# on_done(index into rows, the result or None, why the row could not be scored or None)
-OnDone = Callable[[int, RewardResult | None, str | None], None]
+# on_done(index into rows, the outcome or None, why the row could not be scored or None)
+OnDone = Callable[[int, RewardResult | FirstReply | None, str | None], None]
 
 
-def score_rows(client: RewardClient, rows: Sequence[DatasetRow], max_concurrency: int, on_done: OnDone) -> None:
+def score_rows(
+    client: RewardClient, rows: Sequence[DatasetRow], max_concurrency: int, on_done: OnDone, *,
+    first_reply: bool = False,
+) -> None:
     """Scores every row; a row whose video cannot be read is reported through `on_done` with a
     reason and skipped. An error that says the client is misconfigured (wrong URL, key, model)
     stops the work and is re-raised once the requests in flight are done."""
@@ -44,8 +50,10 @@ def score_rows(client: RewardClient, rows: Sequence[DatasetRow], max_concurrency
         episode = load_episode(row)
         return start, episode, client.prepare(episode) if two_stage else None
 
-    def send(start: float, episode: Any, prepared: Any) -> RewardResult:
+    def send(start: float, episode: Any, prepared: Any) -> RewardResult | FirstReply:
         if two_stage:
+            if first_reply:
+                return client.first_reply(episode, prepared, start)
             return client.score_prepared(episode, prepared, start)
         return client.score(episode)
 

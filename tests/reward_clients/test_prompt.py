@@ -43,29 +43,40 @@ def test_empty_task_is_refused():
         ("The arm reached the handle but the drawer stayed shut.\nANSWER: 2", 2),
         ("ANSWER: 2\nWait, looking again at the last frame, it is open. ANSWER: 5", 5),
         ("**ANSWER:** 4", 4),
+        ("**ANSWER**: 4", 4),
         ("ANSWER: **3**", 3),
         ("ANSWER: <4>", 4),
         ("ANSWER: 4.", 4),
-        ("answer: 5.0", None),
+        ("ANSWER: 4 - Near Completion", 4),
+        ("ANSWER:\n2", 2),
+        ("ANSWER: 3\nThe rubric asks for a score from 1 to 5.", 3),
     ],
 )
 def test_parse_valid(text, score):
-    if score is None:
-        with pytest.raises(RewardAnswerError):
-            parse_answer(text)
-    else:
-        assert parse_answer(text) == score
+    assert parse_answer(text) == score
 
 
+# The RL loop's rule: after the last ANSWER:, exactly one integer 1-5, first on its line. What
+# else could be read as a score (the prompt's own "<1-5>", a range, two candidates) is a failure.
 @pytest.mark.parametrize(
     ("text", "why"),
     [
-        ("ANSWER: 7", "not an integer in 1-5"),
-        ("ANSWER: 0", "not an integer in 1-5"),
-        ("ANSWER: -1", "not an integer in 1-5"),
-        ("ANSWER: 10", "not an integer in 1-5"),
-        ("ANSWER: 3.5", "not an integer in 1-5"),
+        ("ANSWER: <1-5>", "not exactly one integer 1-5"),
+        ("ANSWER: [1-5]", "not exactly one integer 1-5"),
+        ("ANSWER: 4 or 5", "not exactly one integer 1-5"),
+        ("ANSWER: 4/5", "not exactly one integer 1-5"),
+        ("ANSWER: 3 out of 5", "not exactly one integer 1-5"),
+        ("ANSWER: 7", "not exactly one integer 1-5"),
+        ("ANSWER: 0", "not exactly one integer 1-5"),
+        ("ANSWER: -1", "not exactly one integer 1-5"),
+        ("ANSWER: 10", "not exactly one integer 1-5"),
+        ("ANSWER: 3.5", "not exactly one integer 1-5"),
+        ("answer: 5.0", "not exactly one integer 1-5"),
+        ("ANSWER: four", "not exactly one integer 1-5"),
+        ("ANSWER: I would say 4", "not exactly one integer 1-5"),
+        ("ANSWER: <score>", "not exactly one integer 1-5"),
         ("ANSWER: 4 then ANSWER: 6", "ANSWER: 6"),
+        ("ANSWER: 5\nOn reflection: ANSWER: 4 or 5", "ANSWER: 4 or 5"),
         ("The score is 4", "no 'ANSWER"),
         ("4", "no 'ANSWER"),
         ("", "no 'ANSWER"),

@@ -8,7 +8,7 @@ import pytest
 
 from experiments.datasets.counterfactual import CounterfactualConfig, Relabeller
 from experiments.datasets.options import parse_options
-from reward_clients import RetriesExhaustedError, RewardServerError
+from reward_clients import RetriesExhaustedError, RewardServerError, RewardUnreachableError
 from reward_clients.testing import FakeVLLM, Reply
 from reward_clients.transport import TransportConfig
 
@@ -63,6 +63,19 @@ def test_a_model_the_server_lacks_fails_at_once():
             client.relabel_many(["put the toy on the cloth"])
         client.close()
     assert raised.value.status == 404 and not raised.value.retryable and len(server.requests) == 1
+
+
+def test_a_server_unreachable_past_its_grace_period_stops_the_batch():
+    server = FakeVLLM(models=("qwen-test",))
+    server.start()
+    url = server.base_url
+    server.stop()  # nothing listens there now
+    client = Relabeller(CounterfactualConfig(base_url=url, model="qwen-test", max_retries=0, unreachable_grace_s=0,
+                                             **FAST))
+    with pytest.raises(RewardUnreachableError, match=f"cannot reach {url}/chat/completions") as raised:
+        client.relabel_many(["put the toy on the cloth"])
+    client.close()
+    assert not raised.value.retryable
 
 
 def test_the_command_line_words_set_the_shared_transport_settings():

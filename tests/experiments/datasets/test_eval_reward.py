@@ -119,10 +119,18 @@ def test_an_interrupted_evaluation_resumes_without_asking_again(tmp_path, capsys
     results = json.loads((out / "results.json").read_text())
     assert results["n"] == 5 and results["n_resumed"] == 3 and results["macro_mae"] == pytest.approx(19 / 12)
     assert not (out / "predictions.partial.jsonl").exists()
-    # Starting afresh, the client's score cache still answers every parsed score.
+    # Starting afresh, the client's cache still answers every video: the benchmark scores the
+    # first reply, so the unparseable one is kept too.
     with FakeVLLM(answers=ANSWERS) as server:
         code, _ = run([*args, f"base_url={server.base_url}", "--fresh"], capsys)
-        assert len(server.requests) == 1  # only the unparseable answer, which is never cached
+        assert len(server.requests) == 0
+    assert json.loads((out / "results.json").read_text())["n_cached"] == 5
+    # Read the RL loop's way, only parsed scores are cached: the unparseable answer is asked again.
+    with FakeVLLM(answers=ANSWERS) as server:
+        code, _ = run([*args, f"base_url={server.base_url}", "--fresh", "--answer-parsing", "rl"], capsys)
+        assert len(server.requests) == 5
+        code, _ = run([*args, f"base_url={server.base_url}", "--fresh", "--answer-parsing", "rl"], capsys)
+        assert len(server.requests) == 6
     assert json.loads((out / "results.json").read_text())["n_cached"] == 4
 
 

@@ -7,6 +7,9 @@ An `Agent` holds static definitions and pure functions only; it owns no params a
     step = agent.select_action(agent.policy_params(state), obs, key, deterministic=False)
     step.actions  # (H, 7) chunk for the robot;  step.noise  # (H, 7) diffusion noise (None for sac)
 
+`obs` is a state (D,) or a dict {"state": (D,), "images": uint8 (C, H, W, 3)} when the encoder sees
+C cameras, or either with a leading batch axis.
+
 What differs between kinds lives in their builders (`agents.builders`); no code tests the kind.
 """
 
@@ -19,11 +22,12 @@ from typing import Any, NamedTuple
 
 import jax
 
+from agents.actor_critic import ActorCritic
 from agents.builders import AgentBuilder, agent_builder
 from agents.config import AgentConfig
 from agents.diffusion import DiffusionPolicy
 from agents.networks import ObsStats, as_obs
-from agents.sac import ActorCritic
+from agents.replay import FrameSpec
 from agents.state import AgentState
 
 __all__ = ["Agent", "PolicyStep", "make_agent"]
@@ -67,6 +71,11 @@ class Agent:
         return self.builder.needs_diffusion
 
     @property
+    def frame_spec(self) -> FrameSpec | None:
+        """Camera data the replay buffer keeps per decision step (None without cameras)."""
+        return self.builder.frame_spec(self.config)
+
+    @property
     def batch_shape(self) -> tuple[int, int]:
         """(n, B): minibatches per `update` call and their size."""
         return self.builder.batch_shape(self.config)
@@ -90,14 +99,16 @@ class Agent:
 
     def policy_params(self, state: AgentState) -> dict[str, Any]:
         """The params an actor needs to act (what `Learner.get_variables(["policy"])` returns)."""
-        return {name: state.params[name] for name in self.builder.policy_param_names}
+        return {name: state.params[name] for name in self.builder.policy_param_names(self.config)}
 
     @functools.partial(jax.jit, static_argnames=("self", "deterministic"))
     def select_action(
         self, params: dict, obs: Any, key: jax.Array, *, deterministic: bool = False
     ) -> PolicyStep:
-        """Policy-side action choice for one observation (D,) or a batch (B, D) (or obs dicts)."""
+        """Policy-side action choice for one observation (D,) or a batch (B, D) (or obs dicts with
+        "images" (C, H, W, 3) or (B, C, H, W, 3) as well)."""
         obs = as_obs(obs)
+        self._check_images(obs)
         single = obs["state"].ndim == 1
         if single:
             obs = jax.tree.map(lambda x: x[None], obs)
@@ -110,6 +121,18 @@ class Agent:
             return x[0] if single else x
 
         return PolicyStep(actions=shape(actions), noise=shape(noise))
+
+    def _check_images(self, obs: dict) -> None:
+        encoder = self.config.diffusion.encoder
+        if not encoder.uses_images:
+            return
+        images = obs.get("images")
+        if images is None or tuple(images.shape[-4:]) != encoder.frame_shape:
+            got = None if images is None else tuple(images.shape)
+            raise ValueError(
+                f"make_agent({self.kind!r}): the encoder sees {encoder.num_cameras} camera(s); "
+                f"the observation needs 'images' uint8 (..., {encoder.frame_shape}), got {got}"
+            )
 
 
 def make_agent(kind: str, obs_dim: int, config: AgentConfig) -> Agent:

@@ -7,6 +7,8 @@ reward of its episode (`batch["episode_return"]`):
   "filtered"  weight 1 if episode_return >= threshold else 0 (filtered BC)
   "weighted"  weight exp((episode_return - batch max) / temperature) (reward-weighted regression)
 Demonstrations carry `ReplayConfig.demo_reward` as their return, so they pass a sensible filter.
+On cameras every step trains the image encoder too, on randomly shifted images (DrQ's augmentation,
+`EncoderConfig.augment_pad`).
 """
 
 from __future__ import annotations
@@ -17,9 +19,17 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from agents.augment import augment_images
 from agents.config import BCConfig
 from agents.diffusion import DiffusionPolicy
-from agents.state import AgentState, apply_grads, first_minibatch
+from agents.networks import split_named
+from agents.state import (
+    AgentState,
+    apply_grads,
+    first_minibatch,
+    has_images,
+    scan_minibatches,
+)
 
 __all__ = ["bc_weights", "make_bc_loss", "make_bc_update"]
 
@@ -58,15 +68,18 @@ def make_bc_update(
 ) -> Callable[[AgentState, dict, jax.Array], tuple[AgentState, dict]]:
     """Pure `update(state, batch, key) -> (state, metrics)`: one Adam step per minibatch (scan)."""
     bc_weights(jnp.zeros((1,)), weighting, config)  # fail now on a bad weighting, not when traced
+    pad = policy.config.encoder.augment_pad
 
     def minibatch_step(carry: tuple, inputs: tuple):
         diffusion, opt = carry
         mb, key = inputs
+        keys = split_named(key, ("augment", "loss"))
+        obs = augment_images(mb["obs"], keys["augment"], pad)
         weights = bc_weights(mb["episode_return"], weighting, config)
 
         def loss_fn(net):
             params = {**diffusion, "net": net}
-            return policy.loss(params, mb["obs"], mb["agent_action"], key, weights)[0]
+            return policy.loss(params, obs, mb["agent_action"], keys["loss"], weights)[0]
 
         loss, grads = jax.value_and_grad(loss_fn)(diffusion["net"])
         net, opt = apply_grads(tx, diffusion["net"], opt, grads)
@@ -76,8 +89,8 @@ def make_bc_update(
     def update(state: AgentState, batch: dict, key: jax.Array) -> tuple[AgentState, dict]:
         n = batch["agent_action"].shape[0]
         carry = (state.params["diffusion"], state.opt_state["diffusion"])
-        (diffusion, opt), metrics = jax.lax.scan(
-            minibatch_step, carry, (batch, jax.random.split(key, n))
+        (diffusion, opt), metrics = scan_minibatches(
+            minibatch_step, carry, (batch, jax.random.split(key, n)), unrolled=has_images(batch)
         )
         new_state = state.replace(
             params={**state.params, "diffusion": diffusion},

@@ -5,11 +5,17 @@ Asking a builder costs no JAX work, so the run loop can ask before any network e
     builder = agent_builder(config.agent_kind)
     builder.uses_demos  # True for "sac": the loop hands demonstrations to the learner (RLPD)
     builder.acts_in     # "noise" or "action": what the replay buffer stores as the agent's action
+    builder.frame_spec(config.agent)  # camera data the replay keeps per step: images, features, None
     agent = make_agent(config.agent_kind, obs_dim, config.agent)  # agents.agent: the pieces built
 
 Kinds: "dsrl" (SAC in the diffusion policy's noise space, the paper's method), "dsrl_na" (DSRL
 with noise aliasing: critics on executed actions), "sac" (SAC on action chunks, RLPD demo mixing),
 "bc" (reward-filtered or reward-weighted fine-tuning of the diffusion policy, `config.bc.mode`).
+
+On cameras (`EncoderConfig.num_cameras > 0`): DSRL's actor and critics read the frozen base
+policy's image features, stored in the replay buffer in place of the frames (they never change);
+SAC trains one CNN shared by its critic ensemble on stored frames (DrQ-v2); BC fine-tunes the
+diffusion policy's own encoder on stored frames. See agents/actor_critic.py and agents/dsrl.py.
 """
 
 from __future__ import annotations
@@ -22,12 +28,14 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from agents.actor_critic import ActorCritic
 from agents.bc import make_bc_loss, make_bc_update
 from agents.config import AGENT_KINDS, LEGACY_AGENT_KINDS, AgentConfig
 from agents.diffusion import DiffusionPolicy
 from agents.dsrl import make_dsrl_na_critic_loss, make_dsrl_na_update
 from agents.networks import ObsStats, split_named
-from agents.sac import ActorCritic, make_sac_critic_loss, make_sac_update
+from agents.replay import FrameSpec
+from agents.sac import make_sac_critic_loss, make_sac_update
 from agents.state import AgentState
 
 if TYPE_CHECKING:
@@ -56,7 +64,17 @@ class AgentBuilder(abc.ABC):
     uses_demos: ClassVar[bool] = False  # the loop hands demonstrations to the learner (RLPD)
     needs_diffusion: ClassVar[bool] = True  # `init` needs the pretrained diffusion params
     has_actor: ClassVar[bool] = True  # False: the diffusion policy itself acts, sampling its noise
-    policy_param_names: ClassVar[tuple[str, ...]]  # the params an actor needs to act
+    base_policy_param_names: ClassVar[tuple[str, ...]]  # the params an actor needs to act
+
+    def policy_param_names(self, config: AgentConfig) -> tuple[str, ...]:
+        """The params an actor needs to act with `config`."""
+        return self.base_policy_param_names
+
+    def frame_spec(self, config: AgentConfig) -> FrameSpec | None:
+        """What the replay buffer keeps per decision step beside the state: the camera frames
+        (uint8), or None without cameras."""
+        encoder = config.diffusion.encoder
+        return FrameSpec("images", encoder.frame_shape, "uint8") if encoder.uses_images else None
 
     @abc.abstractmethod
     def batch_shape(self, config: AgentConfig) -> tuple[int, int]:
@@ -92,6 +110,10 @@ class ActorCriticBuilder(AgentBuilder):
     def action_bound(self, config: AgentConfig) -> tuple[float, float]:
         """(scale, prior weight): the actor acts in [-scale, scale], pulled to 0 by the prior."""
 
+    @abc.abstractmethod
+    def obs_input(self, config: AgentConfig) -> str:
+        """What actor and critics read: "state", "features" or "pixels" (agents/actor_critic.py)."""
+
     def batch_shape(self, config: AgentConfig) -> tuple[int, int]:
         return (config.sac.critic_updates_per_step, config.sac.batch_size)
 
@@ -103,6 +125,7 @@ class ActorCriticBuilder(AgentBuilder):
             config.diffusion.flat_action_dim,
             action_scale=scale,
             action_prior_weight=prior,
+            obs_input=self.obs_input(config),
         )
 
     def make_update(
@@ -118,12 +141,12 @@ class ActorCriticBuilder(AgentBuilder):
         self, agent: Agent, key: jax.Array, diffusion_params: dict | None, stats: ObsStats
     ) -> AgentState:
         keys = split_named(key, ("sac", "noise_critic"))
-        params = agent.actor_critic.init_params(keys["sac"], agent.policy.dummy_obs(), stats)
+        params = agent.actor_critic.init_params(keys["sac"], agent.obs_dim, stats)
         if self.needs_diffusion:
             params["diffusion"] = diffusion_params
         extra = self.extra_params(agent, keys["noise_critic"], stats)
         params.update(extra)
-        names = ("actor", "critic", "log_alpha", *extra)
+        names = (*agent.actor_critic.trained_names, *extra)
         opt_state = agent.actor_critic.init_opt_state(params, names)
         return AgentState(params=params, opt_state=opt_state, step=jnp.zeros((), jnp.int32))
 
@@ -135,10 +158,17 @@ class SACBuilder(ActorCriticBuilder):
     acts_in = "action"
     uses_demos = True
     needs_diffusion = False
-    policy_param_names = ("actor", "obs_stats")
+    base_policy_param_names = ("actor", "obs_stats")
+
+    def policy_param_names(self, config: AgentConfig) -> tuple[str, ...]:
+        pixels = config.diffusion.encoder.uses_images
+        return (*self.base_policy_param_names, *(("encoder",) if pixels else ()))
 
     def action_bound(self, config: AgentConfig) -> tuple[float, float]:
         return 1.0, 0.0
+
+    def obs_input(self, config: AgentConfig) -> str:
+        return "pixels" if config.diffusion.encoder.uses_images else "state"
 
     def choose(
         self, agent: Agent, params: dict, obs: dict, key: jax.Array | None
@@ -152,14 +182,25 @@ class DSRLBuilder(ActorCriticBuilder):
 
     kind = "dsrl"
     acts_in = "noise"  # demonstrations carry no noise, so none are mixed in
-    policy_param_names = ("actor", "obs_stats", "diffusion")
+    base_policy_param_names = ("actor", "obs_stats", "diffusion")
 
     def action_bound(self, config: AgentConfig) -> tuple[float, float]:
         return config.dsrl.noise_scale, config.dsrl.noise_prior_weight
 
+    def obs_input(self, config: AgentConfig) -> str:
+        return "features" if config.diffusion.encoder.uses_images else "state"
+
+    def frame_spec(self, config: AgentConfig) -> FrameSpec | None:
+        """The frozen base encoder's features: computed once per frame, cheaper than pixels."""
+        encoder = config.diffusion.encoder
+        if not encoder.uses_images:
+            return None
+        return FrameSpec("features", (encoder.image_feature_size,), "float32")
+
     def choose(
         self, agent: Agent, params: dict, obs: dict, key: jax.Array | None
     ) -> tuple[jax.Array, jax.Array | None]:
+        obs = agent.policy.with_image_features(params["diffusion"], obs)  # the CNN runs once
         noise, _ = agent.actor_critic.sample(params, obs, key)
         return agent.policy.sample_flat(params["diffusion"], obs, noise), noise
 
@@ -177,9 +218,7 @@ class DSRLNABuilder(DSRLBuilder):
         return update, make_dsrl_na_critic_loss(actor_critic, policy)
 
     def extra_params(self, agent: Agent, key: jax.Array, stats: ObsStats) -> dict[str, Any]:
-        zeros = jnp.zeros((1, agent.actor_critic.action_dim), jnp.float32)
-        dummy = agent.policy.dummy_obs()
-        return {"noise_critic": agent.actor_critic.critic.init(key, dummy, zeros, stats)}
+        return {"noise_critic": agent.actor_critic.init_critic(key, agent.obs_dim)}
 
 
 class BCBuilder(AgentBuilder):
@@ -188,7 +227,7 @@ class BCBuilder(AgentBuilder):
     kind = "bc"
     acts_in = "action"
     has_actor = False
-    policy_param_names = ("diffusion",)
+    base_policy_param_names = ("diffusion",)
 
     def batch_shape(self, config: AgentConfig) -> tuple[int, int]:
         return (1, config.bc.batch_size)

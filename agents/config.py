@@ -69,21 +69,69 @@ def _dims(owner: str, name: str, dims: tuple[int, ...]) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class EncoderConfig:
-    """Observation encoder: the flat state vector, optionally with one camera image."""
+    """Observation encoder: the flat state vector, and optionally C camera images through one CNN.
 
-    use_images: bool = False  # condition on a uint8 image through a small CNN as well as the state
-    image_shape: tuple[int, int, int] = (64, 64, 3)  # (H, W, 3) of the conditioning camera
-    conv_channels: tuple[int, ...] = (16, 32, 32)  # channels of the stride-2 3x3 conv layers
-    feature_dim: int = 64  # size of the image feature after the CNN's projection
+    The CNN's weights are shared by the cameras; their features are concatenated in camera order
+    (the order of the env's `cameras`) after the normalised state.
+    """
+
+    num_cameras: int = 0  # camera images the policy sees beside the state; 0: the state only
+    image_shape: tuple[int, int, int] = (64, 64, 3)  # (H, W, 3) of each camera image
+    conv_channels: tuple[int, ...] = (16, 32, 32)  # channels of the conv layers (first: the stem)
+    # The first conv layer's kernel and stride: non-overlapping patches, ~5x cheaper to train on a
+    # CPU than a 3x3 stride-2 first layer at 64x64; the later layers are 3x3 stride 2.
+    patch_size: int = 4
+    feature_dim: int = 64  # features per camera after the CNN's projection
+    # DrQ random shift in training: pad by this many edge pixels, crop back at a random offset.
+    augment_pad: int = 4
 
     def __post_init__(self) -> None:
         check_finite(self)
+        if not isinstance(self.num_cameras, int) or self.num_cameras < 0:
+            raise ValueError(
+                f"EncoderConfig: num_cameras must be an int >= 0 (0: state only), "
+                f"got {self.num_cameras!r}"
+            )
         if len(self.image_shape) != 3 or self.image_shape[-1] != 3 or min(self.image_shape) <= 0:
             raise ValueError(
                 f"EncoderConfig: image_shape must be (H, W, 3), got {self.image_shape!r}"
             )
         _dims("EncoderConfig", "conv_channels", self.conv_channels)
         _positive("EncoderConfig", feature_dim=self.feature_dim)
+        smaller_side = min(self.image_shape[:2])
+        if not isinstance(self.patch_size, int) or not 1 <= self.patch_size <= smaller_side:
+            raise ValueError(
+                f"EncoderConfig: patch_size must be an int in [1, {smaller_side}] (the smaller "
+                f"image side), got {self.patch_size!r}"
+            )
+        max_pad = min(self.image_shape[:2]) // 2
+        if not isinstance(self.augment_pad, int) or not 0 <= self.augment_pad <= max_pad:
+            raise ValueError(
+                f"EncoderConfig: augment_pad must be an int in [0, {max_pad}] (half the smaller "
+                f"image side; 0: no augmentation), got {self.augment_pad!r}"
+            )
+
+    @property
+    def uses_images(self) -> bool:
+        return self.num_cameras > 0
+
+    @property
+    def image_feature_size(self) -> int:
+        """Size of the concatenated camera features (0 without cameras)."""
+        return self.num_cameras * self.feature_dim
+
+    @property
+    def frame_shape(self) -> tuple[int, ...]:
+        """(C, H, W, 3): one observation's stacked camera images."""
+        return (self.num_cameras, *self.image_shape)
+
+
+def _upgrade_encoder(data: dict[str, Any]) -> dict[str, Any]:
+    """Encoder dicts written before cameras were counted: `use_images` meant one camera."""
+    data = dict(data)
+    if "use_images" in data:
+        data.setdefault("num_cameras", int(bool(data.pop("use_images"))))
+    return data
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,9 +205,13 @@ class SACConfig:
         if self.target_range is not None and not (
             len(self.target_range) == 2 and self.target_range[0] < self.target_range[1]
         ):
-            raise ValueError(f"SACConfig: target_range must be (low, high) with low < high, got {self.target_range!r}")
+            raise ValueError(
+                f"SACConfig: target_range must be (low, high) with low < high, got {self.target_range!r}"
+            )
         if self.critic_target not in ("td", "mc"):
-            raise ValueError(f"SACConfig: critic_target must be 'td' or 'mc', got {self.critic_target!r}")
+            raise ValueError(
+                f"SACConfig: critic_target must be 'td' or 'mc', got {self.critic_target!r}"
+            )
         _positive(
             "SACConfig",
             actor_lr=self.actor_lr,
@@ -219,7 +271,9 @@ class ReplayConfig:
     """Host-side replay buffers (online data and demonstrations) and how episodes become data."""
 
     capacity: int = 200_000  # online transitions kept (whole episodes are evicted FIFO)
-    frame_capacity: int = 50_000  # image frames kept when the encoder uses images
+    # Steps of camera data kept when the encoder uses images: C frames each (SAC, BC), or the
+    # frozen encoder's C * feature_dim features (DSRL); see agents/replay.py for bytes per step.
+    frame_capacity: int = 50_000
     demo_capacity: int = 100_000  # demonstration transitions kept
     demo_ratio: float = 0.5  # share of each batch drawn from demos (RLPD: 0.5); action agents only
     demo_reward: float = 1.0  # terminal reward given to demonstrations (they succeed)
@@ -287,8 +341,20 @@ class AgentConfig:
         return dataclasses.replace(config, **overrides)
 
 
+def _unchanged(data: dict[str, Any]) -> dict[str, Any]:
+    return data
+
+
+# Config class -> translation of its older dicts (run directories and checkpoints outlive renames).
+_UPGRADES = {EncoderConfig: _upgrade_encoder}
+
+
 def config_from_dict(cls: type, data: dict[str, Any]) -> Any:
-    """Rebuilds a (nested) config dataclass from `dataclasses.asdict` output; unknown keys fail."""
+    """Rebuilds a (nested) config dataclass from `dataclasses.asdict` output; unknown keys fail.
+
+    Fields renamed since a run directory or checkpoint was written are translated first.
+    """
+    data = _UPGRADES.get(cls, _unchanged)(data)
     hints = typing.get_type_hints(cls)
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - fields)

@@ -65,7 +65,8 @@ class Learner(VariableSource):
         obs (N + 1, D) float (`agents.observation.make_obs(proprio, states)`), actions (N, 7),
         reward the episode's terminal reward, terminal True when it ended in success or a true
         terminal state (False at a time limit), noise (K, H, 7) the DSRL noise of each decision,
-        images (N + 1, H, W, 3) uint8 when the policy sees a camera. `demo=True` files it as a
+        images (N + 1, C, H, W, 3) uint8 when the policy sees C cameras (in the env's camera
+        order; a learner whose encoder sees cameras refuses an episode without them). `demo=True` files it as a
         demonstration (RLPD mixing); `count=False` leaves the update-to-data accounting alone (used
         when rebuilding the buffer after `restore`).
         """

@@ -9,6 +9,10 @@ The network predicts the clean chunk x_0 from (obs, x_t, t) (the "sample" parame
 only a handful of DDIM steps this is better conditioned than predicting the noise, whose x_0
 estimate divides by sqrt(alpha_bar_T) ~ 0.03 at the first step. Cosine schedule, T train steps.
 
+Observations are `{"state": (B, D)}` or, with cameras, `{"state", "images": uint8 (B, C, H, W, 3)}`;
+the camera CNN runs once per observation (`conditioning`), and DSRL hands in its stored
+`"features"` in place of the images (`with_image_features`), so the frozen encoder never reruns.
+
 Usage:
     policy = DiffusionPolicy(DiffusionConfig(), obs_dim=D)
     params = policy.init(jax.random.key(0), obs_stats)
@@ -27,9 +31,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from agents.config import DiffusionConfig
-from agents.networks import MLP, ObsEncoder, ObsStats, as_obs
+from agents.networks import MLP, ImageEncoder, ObsStats, as_obs
 
-__all__ = ["DiffusionPolicy", "Denoiser", "cosine_alpha_bars", "ddim_timesteps"]
+__all__ = ["DiffusionNet", "DiffusionPolicy", "cosine_alpha_bars", "ddim_timesteps"]
 
 
 def cosine_alpha_bars(num_steps: int, s: float = 0.008, max_beta: float = 0.999) -> np.ndarray:
@@ -52,24 +56,41 @@ def timestep_embedding(t: jax.Array, dim: int) -> jax.Array:
     return jnp.concatenate([jnp.sin(angles), jnp.cos(angles)], axis=-1)
 
 
-class Denoiser(nn.Module):
-    """x0(obs, x_t, t): predicts the clean flattened action chunk from a noisy one."""
+class DiffusionNet(nn.Module):
+    """x0(features, x_t, t): predicts the clean flattened chunk; with cameras, their CNN as well.
+
+    `features` is the conditioning: the normalised state, then the camera features (see
+    `DiffusionPolicy.conditioning`). The image encoder runs once per observation, not per DDIM step.
+    """
 
     config: DiffusionConfig
 
-    @nn.compact
-    def __call__(self, obs: dict, stats: ObsStats, x_t: jax.Array, t: jax.Array) -> jax.Array:
-        features = ObsEncoder(self.config.encoder)(obs, stats)
-        temb = timestep_embedding(t, self.config.time_embed_dim)
-        temb = nn.swish(nn.Dense(2 * self.config.time_embed_dim)(temb))
-        x = jnp.concatenate([features, x_t, temb], axis=-1)
-        return MLP(self.config.hidden_dims, self.config.flat_action_dim, layer_norm=True)(x)
+    def setup(self) -> None:
+        if self.config.encoder.uses_images:
+            self.encoder = ImageEncoder.from_config(self.config.encoder)
+        # Named as the compact module before them named them: state checkpoints from then load.
+        self.Dense_0 = nn.Dense(2 * self.config.time_embed_dim)
+        self.MLP_0 = MLP(self.config.hidden_dims, self.config.flat_action_dim, layer_norm=True)
+
+    def image_features(self, images: jax.Array) -> jax.Array:
+        return self.encoder(images)
+
+    def denoise(self, features: jax.Array, x_t: jax.Array, t: jax.Array) -> jax.Array:
+        temb = nn.swish(self.Dense_0(timestep_embedding(t, self.config.time_embed_dim)))
+        return self.MLP_0(jnp.concatenate([features, x_t, temb], axis=-1))
+
+    def __call__(self, state: jax.Array, images: jax.Array | None, x_t: jax.Array, t: jax.Array):
+        """Both parts at once (what `init` calls, so every parameter is created)."""
+        if images is not None:
+            state = jnp.concatenate([state, self.image_features(images)], axis=-1)
+        return self.denoise(state, x_t, t)
 
 
 class DiffusionPolicy:
     """Holds the network definition and schedule (static); all methods are pure in `params`.
 
-    `params` is a dict `{"net": flax params, "obs_stats": ObsStats}`; only "net" is trained.
+    `params` is a dict `{"net": flax params, "obs_stats": ObsStats}`; only "net" is trained (its
+    image encoder included).
     """
 
     def __init__(self, config: DiffusionConfig, obs_dim: int):
@@ -77,27 +98,66 @@ class DiffusionPolicy:
             raise ValueError(f"DiffusionPolicy: obs_dim must be positive, got {obs_dim}")
         self.config = config
         self.obs_dim = int(obs_dim)
-        self.net = Denoiser(config)
+        self.net = DiffusionNet(config)
         self.alpha_bars = cosine_alpha_bars(config.num_train_steps)
         self.timesteps = ddim_timesteps(config.num_train_steps, config.num_sample_steps)
         self.chunk_shape = (config.chunk_len, config.action_dim)
         self.sample_actions_jit = jax.jit(self.sample_actions)
 
+    @property
+    def uses_images(self) -> bool:
+        return self.config.encoder.uses_images
+
     def dummy_obs(self, batch: int = 1) -> dict[str, jax.Array]:
         obs = {"state": jnp.zeros((batch, self.obs_dim), jnp.float32)}
-        if self.config.encoder.use_images:
-            obs["image"] = jnp.zeros((batch, *self.config.encoder.image_shape), jnp.uint8)
+        if self.uses_images:
+            obs["images"] = jnp.zeros((batch, *self.config.encoder.frame_shape), jnp.uint8)
         return obs
 
     def init(self, key: jax.Array, obs_stats: ObsStats | None = None) -> dict[str, Any]:
         stats = obs_stats if obs_stats is not None else ObsStats.identity(self.obs_dim)
+        obs = self.dummy_obs()
         x = jnp.zeros((1, self.config.flat_action_dim), jnp.float32)
-        net = self.net.init(key, self.dummy_obs(), stats, x, jnp.zeros((1,), jnp.int32))
+        t = jnp.zeros((1,), jnp.int32)
+        net = self.net.init(key, obs["state"], obs.get("images"), x, t)
         return {"net": net, "obs_stats": stats}
 
-    def predict_clean(self, params: dict, obs: Any, x_t: jax.Array, t: jax.Array) -> jax.Array:
-        """The network's estimate of the clean (flattened) action chunk x_0 from x_t."""
-        return self.net.apply(params["net"], as_obs(obs), params["obs_stats"], x_t, t)
+    def image_features(self, params: dict, images: jax.Array) -> jax.Array:
+        """uint8 images (..., C, H, W, 3) -> the encoder's (..., C * F) features."""
+        return self.net.apply(params["net"], images, method=DiffusionNet.image_features)
+
+    def with_image_features(self, params: dict, obs: Any) -> dict[str, Any]:
+        """`obs` with its "images" replaced by their "features" (DSRL's frozen encoder output)."""
+        obs = as_obs(obs)
+        if not self.uses_images or "features" in obs:
+            return obs
+        rest = {k: v for k, v in obs.items() if k != "images"}
+        return {**rest, "features": self.image_features(params, self._images(obs))}
+
+    def conditioning(self, params: dict, obs: Any) -> jax.Array:
+        """What the denoiser is conditioned on: the normalised state, then the camera features
+        (from `obs["features"]` when given, else computed from `obs["images"]`)."""
+        obs = as_obs(obs)
+        state = params["obs_stats"].normalize(obs["state"].astype(jnp.float32))
+        if not self.uses_images:
+            return state
+        features = obs["features"] if "features" in obs else None
+        if features is None:
+            features = self.image_features(params, self._images(obs))
+        return jnp.concatenate([state, features.astype(jnp.float32)], axis=-1)
+
+    def _images(self, obs: dict) -> jax.Array:
+        if "images" not in obs:
+            raise ValueError(
+                f"DiffusionPolicy: the encoder sees {self.config.encoder.num_cameras} camera(s); "
+                f"the observation needs 'images' uint8 (..., {self.config.encoder.frame_shape}), "
+                f"got keys {sorted(obs)}"
+            )
+        return obs["images"]
+
+    def predict_clean(self, params: dict, cond: jax.Array, x_t: jax.Array, t: jax.Array):
+        """The network's estimate of the clean (flattened) chunk x_0 from x_t, given `cond`."""
+        return self.net.apply(params["net"], cond, x_t, t, method=DiffusionNet.denoise)
 
     def loss(
         self,
@@ -117,19 +177,21 @@ class DiffusionPolicy:
         eps = jax.random.normal(eps_key, x0.shape)
         ab = jnp.asarray(self.alpha_bars)[t][:, None]
         x_t = jnp.sqrt(ab) * x0 + jnp.sqrt(1.0 - ab) * eps
-        per_sample = jnp.mean((self.predict_clean(params, obs, x_t, t) - x0) ** 2, axis=-1)
+        cond = self.conditioning(params, obs)
+        per_sample = jnp.mean((self.predict_clean(params, cond, x_t, t) - x0) ** 2, axis=-1)
         if weights is None:
             return jnp.mean(per_sample), per_sample
         return jnp.sum(weights * per_sample) / jnp.maximum(jnp.sum(weights), 1e-6), per_sample
 
     def sample_flat(self, params: dict, obs: Any, noise: jax.Array) -> jax.Array:
         """Deterministic DDIM (eta = 0) from flat noise (..., H * 7) to a flat chunk in [-1, 1]."""
+        cond = self.conditioning(params, obs)
         x = noise
         ab = self.alpha_bars
         for i, t in enumerate(self.timesteps):
             t_prev = self.timesteps[i + 1] if i + 1 < len(self.timesteps) else 0
             t_arr = jnp.full(x.shape[:-1], t, jnp.int32)
-            x0 = jnp.clip(self.predict_clean(params, obs, x, t_arr), -1.0, 1.0)
+            x0 = jnp.clip(self.predict_clean(params, cond, x, t_arr), -1.0, 1.0)
             eps = (x - math.sqrt(ab[t]) * x0) / math.sqrt(1.0 - ab[t])
             x = math.sqrt(ab[t_prev]) * x0 + math.sqrt(1.0 - ab[t_prev]) * eps
         return jnp.clip(x, -1.0, 1.0)

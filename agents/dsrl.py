@@ -15,6 +15,10 @@ action chunks.
                diffusion(obs, w)) for w ~ N(0, distill_noise_std^2), so noises that alias to the same
                action share a value.
   pi^W(w|obs)  the noise actor, trained by SAC's actor loss against Q^W, with a learned temperature.
+
+On cameras both variants see `[normalised state, frozen base-encoder features]`: the replay buffer
+holds the features (`obs["features"]`), computed once per observation from the frozen diffusion
+policy's image encoder, and the DDIM decoder reads the same features, so no CNN runs in an update.
 """
 
 from __future__ import annotations
@@ -24,9 +28,10 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
+from agents.actor_critic import ActorCritic
 from agents.diffusion import DiffusionPolicy
 from agents.networks import split_named
-from agents.sac import ActorCritic, make_actor_critic_update
+from agents.sac import make_actor_critic_update
 from agents.state import AgentState, first_minibatch
 
 __all__ = ["make_dsrl_na_critic_loss", "make_dsrl_na_update"]
@@ -36,10 +41,11 @@ def _na_target(
     actor_critic: ActorCritic, policy: DiffusionPolicy, params: dict, mb: dict, key: jax.Array
 ):
     """r + gamma * discount * min_i Q^A'_i(s', diffusion(s', w')), w' ~ pi^W(s')."""
-    next_noise, _ = actor_critic.sample(params, mb["next_obs"], key)
+    next_features = actor_critic.actor_features(params, mb["next_obs"])
+    next_noise, _ = actor_critic.sample_from(params["actor"], next_features, key)
     next_action = policy.sample_flat(params["diffusion"], mb["next_obs"], next_noise)
     next_q = jnp.min(
-        actor_critic.q_values(params, "target_critic", mb["next_obs"], next_action), axis=0
+        actor_critic.q_values(params, "target_critic", next_features, next_action), axis=0
     )
     target = mb["reward"] + actor_critic.config.discount * mb["discount"] * jax.lax.stop_gradient(
         next_q
@@ -64,22 +70,21 @@ def make_dsrl_na_update(
     def critic_step(params: dict, opt_state: dict, mb: dict, key: jax.Array):
         keys = split_named(key, ("target", "distill"))
         target = _na_target(actor_critic, policy, params, mb, keys["target"])
-        params, opt_state, loss, q = actor_critic.regress(
+        params, opt_state, loss, q, features = actor_critic.regress(
             params, opt_state, "critic", mb["obs"], mb["agent_action"], target
         )
         noise, action = _distill_inputs(
             policy, params, mb["obs"], distill_noise_std, keys["distill"], actor_critic.action_dim
         )
-        distill_target = jnp.mean(
-            actor_critic.q_values(params, "critic", mb["obs"], action), axis=0
-        )
-        params, opt_state, d_loss, _ = actor_critic.regress(
+        distill_target = jnp.mean(actor_critic.q_values(params, "critic", features, action), axis=0)
+        params, opt_state, d_loss, _, _ = actor_critic.regress(
             params, opt_state, "noise_critic", mb["obs"], noise, distill_target
         )
-        return params, opt_state, {"critic_loss": loss, "q_mean": q, "distill_loss": d_loss}
+        metrics = {"critic_loss": loss, "q_mean": q, "distill_loss": d_loss}
+        return params, opt_state, metrics, features
 
-    def q_fn(params: dict, obs: dict, noise: jax.Array) -> jax.Array:
-        return jnp.mean(actor_critic.q_values(params, "noise_critic", obs, noise), axis=0)
+    def q_fn(params: dict, features: jax.Array, noise: jax.Array) -> jax.Array:
+        return jnp.mean(actor_critic.q_values(params, "noise_critic", features, noise), axis=0)
 
     return make_actor_critic_update(actor_critic, critic_step, q_fn)
 
@@ -91,10 +96,9 @@ def make_dsrl_na_critic_loss(
 
     def critic_loss(state: AgentState, batch: dict, key: jax.Array) -> jax.Array:
         mb = first_minibatch(batch)
-        params = state.params
-        target = _na_target(actor_critic, policy, params, mb, key)
+        target = _na_target(actor_critic, policy, state.params, mb, key)
         loss, _ = actor_critic.regression_loss(
-            params["critic"], params["obs_stats"], mb["obs"], mb["agent_action"], target
+            state.params, "critic", mb["obs"], mb["agent_action"], target
         )
         return loss
 

@@ -5,6 +5,10 @@ Every batch has the same shapes and dtypes, so `update` is traced once; `num_tra
 traces (a Python side effect that only runs while JAX traces) so tests can catch recompilation.
 Keys: update k uses `fold_in(key, k)`; host sampling uses `default_rng([seed, k])`, so a restored
 learner continues the same random streams without saving numpy generator state.
+
+On cameras an episode brings its images (N + 1, C, H, W, 3) uint8. SAC and BC keep the frames of
+the decision steps; DSRL keeps the frozen base encoder's features of those frames instead,
+computed here in one jitted call per block of `_FEATURE_BLOCK` frames (a fixed shape: one trace).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import numpy as np
 
 from agents.agent import Agent, make_agent
 from agents.checkpoint import read_meta, restore_tree, save_tree
-from agents.config import LEGACY_AGENT_KINDS, AgentConfig
+from agents.config import LEGACY_AGENT_KINDS, AgentConfig, EncoderConfig, config_from_dict
 from agents.core import Learner
 from agents.networks import ObsStats, split_named
 from agents.replay import ReplayBuffer, episode_to_transitions
@@ -29,6 +33,7 @@ from agents.state import AgentState
 __all__ = ["AgentLearner", "make_learner"]
 
 _COUNTERS = ("updates", "transitions", "episodes", "demo_episodes")
+_FEATURE_BLOCK = 32  # frames per call of the jitted feature encoder (episodes are padded to it)
 
 
 class AgentLearner(Learner):
@@ -46,19 +51,19 @@ class AgentLearner(Learner):
         keys = split_named(jax.random.key(config.seed), ("init", "update"))
         self._state: AgentState = agent.init(keys["init"], diffusion_params, obs_stats)
         self._key = keys["update"]
-        encoder = config.diffusion.encoder
-        image_shape = encoder.image_shape if encoder.use_images else None
+        frames = agent.frame_spec
         size = config.diffusion.flat_action_dim
         replay = config.replay
         self.replay = ReplayBuffer(
-            replay.capacity, agent.obs_dim, size, image_shape, replay.frame_capacity
+            replay.capacity, agent.obs_dim, size, frames, replay.frame_capacity
         )
         self.demos = ReplayBuffer(
-            replay.demo_capacity, agent.obs_dim, size, image_shape, replay.frame_capacity
+            replay.demo_capacity, agent.obs_dim, size, frames, replay.frame_capacity
         )
         self.counters = dict.fromkeys(_COUNTERS, 0)
         self.num_traces = 0
         self._update = jax.jit(self._traced_update)
+        self._encode_frames = jax.jit(agent.policy.image_features)
 
     def _traced_update(self, state: AgentState, batch: dict, key: jax.Array):
         self.num_traces += 1  # runs only when JAX traces, i.e. once per compilation
@@ -92,8 +97,7 @@ class AgentLearner(Learner):
             )
         if uses_noise and noise is None and not demo:
             raise ValueError(f"AgentLearner({self.agent.kind}): episodes need the DSRL noise")
-        if self.agent.config.diffusion.encoder.use_images and images is None:
-            raise ValueError("AgentLearner: the encoder uses images but the episode has none")
+        images = self._checked_images(images, len(obs))
         tr = episode_to_transitions(
             obs,
             actions,
@@ -101,15 +105,46 @@ class AgentLearner(Learner):
             chunk_len=self.agent.config.diffusion.chunk_len,
             terminal=terminal,
             noise=noise if uses_noise else None,
-            images=images if self.agent.config.diffusion.encoder.use_images else None,
+            images=images,
             bootstrap_time_limit=self.agent.config.replay.bootstrap_time_limit,
         )
+        spec = self.agent.frame_spec
+        if spec is not None and spec.key == "features":
+            tr = dataclasses.replace(tr, frames=self.image_features(tr.frames))
         (self.demos if demo else self.replay).add(tr)
         if count:
             self.counters["demo_episodes" if demo else "episodes"] += 1
             if not demo:
                 self.counters["transitions"] += len(tr)
         return len(tr)
+
+    def _checked_images(self, images: np.ndarray | None, steps: int) -> np.ndarray | None:
+        """The episode's images as the encoder needs them, or None when it sees no camera."""
+        encoder = self.agent.config.diffusion.encoder
+        if not encoder.uses_images:
+            return None
+        expected = (steps, *encoder.frame_shape)
+        got = "none"
+        if images is not None:
+            images = np.asarray(images)
+            if images.dtype == np.uint8 and images.shape == expected:
+                return images
+            got = f"{images.dtype} {images.shape}"
+        raise ValueError(
+            f"AgentLearner({self.agent.kind}): the encoder sees {encoder.num_cameras} camera(s); "
+            f"the episode needs images uint8 {expected} (N + 1, C, H, W, 3), got {got}"
+        )
+
+    def image_features(self, frames: np.ndarray) -> np.ndarray:
+        """The frozen base encoder's float32 features (n, C * F) of uint8 frames (n, C, H, W, 3)."""
+        diffusion = self._state.params["diffusion"]
+        pad = -len(frames) % _FEATURE_BLOCK
+        padded = np.concatenate([frames, np.zeros((pad, *frames.shape[1:]), frames.dtype)])
+        blocks = [
+            self._encode_frames(diffusion, padded[i : i + _FEATURE_BLOCK])
+            for i in range(0, len(padded), _FEATURE_BLOCK)
+        ]
+        return np.asarray(np.concatenate(jax.device_get(blocks)), np.float32)[: len(frames)]
 
     def updates_owed(self) -> int:
         replay = self.agent.config.replay
@@ -187,10 +222,30 @@ class AgentLearner(Learner):
                 f"AgentLearner: checkpoint {path} is {meta.get('kind')!r} with obs_dim "
                 f"{meta.get('obs_dim')}, this learner is {self.agent.kind!r} with {self.agent.obs_dim}"
             )
+        saved = meta.get("config", {}).get("diffusion", {}).get("encoder", {})
+        saved = config_from_dict(EncoderConfig, saved)
+        encoder = self.agent.config.diffusion.encoder
+        if _network_shape(saved) != _network_shape(encoder):
+            raise ValueError(
+                f"AgentLearner: checkpoint {path} was trained on {_describe(saved)}, this learner "
+                f"sees {_describe(encoder)}"
+            )
         tree = restore_tree(path, self._tree())
         self._state = tree["state"]
         self._key = jax.random.wrap_key_data(tree["key"])
         self.counters = {name: int(value) for name, value in tree["counters"].items()}
+
+
+def _network_shape(encoder: EncoderConfig) -> EncoderConfig:
+    """The encoder settings that shape the params (augmentation does not)."""
+    return dataclasses.replace(encoder, augment_pad=0)
+
+
+def _describe(encoder: EncoderConfig) -> str:
+    if not encoder.uses_images:
+        return "the state only"
+    h, w = encoder.image_shape[:2]
+    return f"{encoder.num_cameras} camera(s) at {h}x{w} ({_network_shape(encoder)})"
 
 
 def make_learner(

@@ -1,8 +1,11 @@
 """Flax linen networks shared by the agents, plus small pure helpers (keys, observations).
 
 Observations inside the learner are dicts: `{"state": float (..., D)}` and, when the encoder uses
-images, `"image": uint8 (..., H, W, 3)`. `as_obs` turns a bare state array into that dict. The
-state is normalised with fixed statistics (`ObsStats`) before it reaches any network.
+cameras, `"images": uint8 (..., C, H, W, 3)` (C cameras in the env's camera order), or for DSRL
+`"features": float (..., C * F)`, the frozen base encoder's output in place of the images.
+`as_obs` turns a bare state array into that dict. The state is normalised with fixed statistics
+(`ObsStats`) before it reaches any network. Actor and critic heads take flat features: the
+normalised state followed by the image features (`agents.actor_critic.ActorCritic.encode`).
 """
 
 from __future__ import annotations
@@ -19,10 +22,9 @@ from flax import struct
 from agents.config import EncoderConfig
 
 __all__ = [
-    "CNNEncoder",
     "Critic",
+    "ImageEncoder",
     "MLP",
-    "ObsEncoder",
     "ObsStats",
     "TanhGaussianActor",
     "as_obs",
@@ -66,7 +68,7 @@ def compute_obs_stats(states: np.ndarray, min_std: float = 1e-3) -> ObsStats:
     return ObsStats(mean=jnp.asarray(states.mean(axis=0)), std=jnp.asarray(std))
 
 
-def as_obs(obs: Any) -> dict[str, jax.Array]:
+def as_obs(obs: Any) -> dict[str, Any]:
     """A bare state array becomes `{"state": obs}`; a dict is returned as it is."""
     if isinstance(obs, dict):
         if "state" not in obs:
@@ -92,51 +94,44 @@ class MLP(nn.Module):
         return nn.Dense(self.out_dim)(x)
 
 
-class CNNEncoder(nn.Module):
-    """uint8 (..., H, W, 3) images -> (..., feature_dim) features (stride-2 convs, LayerNorm, tanh)."""
+class ImageEncoder(nn.Module):
+    """uint8 camera images (..., C, H, W, 3) -> (..., C * feature_dim) features.
+
+    One CNN with weights shared by the cameras: the camera axis joins the batch, and each camera's
+    features are concatenated in camera order. Layers: a `patch_size` x `patch_size` conv with
+    stride `patch_size` (a patchify stem), 3x3 stride-2 convs, then Dense + LayerNorm + tanh.
+    """
 
     conv_channels: Sequence[int]
     feature_dim: int
+    patch_size: int = 4
+
+    @classmethod
+    def from_config(cls, config: EncoderConfig) -> ImageEncoder:
+        return cls(tuple(config.conv_channels), config.feature_dim, config.patch_size)
 
     @nn.compact
-    def __call__(self, image: jax.Array) -> jax.Array:
-        batch_shape = image.shape[:-3]
-        x = image.reshape((-1, *image.shape[-3:])).astype(jnp.float32) / 255.0 - 0.5
-        for channels in self.conv_channels:
-            x = nn.Conv(channels, kernel_size=(3, 3), strides=(2, 2))(x)
-            x = nn.swish(x)
+    def __call__(self, images: jax.Array) -> jax.Array:
+        batch_shape, cameras = images.shape[:-4], images.shape[-4]
+        x = images.reshape((-1, *images.shape[-3:])).astype(jnp.float32) / 255.0 - 0.5
+        patch = (self.patch_size, self.patch_size)
+        x = nn.swish(nn.Conv(self.conv_channels[0], kernel_size=patch, strides=patch)(x))
+        for channels in self.conv_channels[1:]:
+            x = nn.swish(nn.Conv(channels, kernel_size=(3, 3), strides=(2, 2))(x))
         x = x.reshape((x.shape[0], -1))
-        x = nn.LayerNorm()(nn.Dense(self.feature_dim)(x))
-        return jnp.tanh(x).reshape((*batch_shape, self.feature_dim))
-
-
-class ObsEncoder(nn.Module):
-    """Observation dict -> flat features: the normalised state, plus CNN features if configured."""
-
-    config: EncoderConfig
-
-    @nn.compact
-    def __call__(self, obs: dict[str, jax.Array], stats: ObsStats) -> jax.Array:
-        features = stats.normalize(obs["state"].astype(jnp.float32))
-        if self.config.use_images:
-            if "image" not in obs:
-                raise ValueError("ObsEncoder: use_images is set but the observation has no 'image'")
-            image = CNNEncoder(self.config.conv_channels, self.config.feature_dim)(obs["image"])
-            features = jnp.concatenate([features, image], axis=-1)
-        return features
+        x = jnp.tanh(nn.LayerNorm()(nn.Dense(self.feature_dim)(x)))
+        return x.reshape((*batch_shape, cameras * self.feature_dim))
 
 
 class Critic(nn.Module):
-    """An ensemble of Q(obs, action) MLPs; returns (num_critics, ...) values."""
+    """An ensemble of Q(features, action) MLPs on flat observation features; (num_critics, ...)."""
 
-    encoder: EncoderConfig
     hidden_dims: Sequence[int]
     num_critics: int = 2
     layer_norm: bool = True
 
     @nn.compact
-    def __call__(self, obs: dict[str, jax.Array], action: jax.Array, stats: ObsStats) -> jax.Array:
-        features = ObsEncoder(self.encoder)(obs, stats)
+    def __call__(self, features: jax.Array, action: jax.Array) -> jax.Array:
         x = jnp.concatenate([features, action], axis=-1)
         ensemble = nn.vmap(
             MLP,
@@ -150,15 +145,13 @@ class Critic(nn.Module):
 
 
 class TanhGaussianActor(nn.Module):
-    """obs -> (mean, log_std) of a Gaussian whose samples are squashed: a = scale * tanh(u)."""
+    """features -> (mean, log_std) of a Gaussian whose samples are squashed: a = scale * tanh(u)."""
 
-    encoder: EncoderConfig
     hidden_dims: Sequence[int]
     action_dim: int
 
     @nn.compact
-    def __call__(self, obs: dict[str, jax.Array], stats: ObsStats) -> tuple[jax.Array, jax.Array]:
-        features = ObsEncoder(self.encoder)(obs, stats)
+    def __call__(self, features: jax.Array) -> tuple[jax.Array, jax.Array]:
         out = MLP(self.hidden_dims, 2 * self.action_dim)(features)
         mean, log_std = jnp.split(out, 2, axis=-1)
         log_std = _LOG_STD_MIN + 0.5 * (_LOG_STD_MAX - _LOG_STD_MIN) * (jnp.tanh(log_std) + 1.0)

@@ -15,9 +15,17 @@ stalls at partial progress would see Q ~ r / (1 - gamma) (50x r at gamma 0.99) a
 success that ends the episode early: it would learn to time out. Bootstrapping at time limits is
 right for per-step rewards of an ongoing task; switch it on for those.
 
-Images are stored once per decision step: an episode's K transitions reference K + 1 frames in one
-frame ring (`obs_frame`, `next_frame` indices), never copies per obs and next_obs. Whole episodes
-are evicted first-in first-out when either the transition ring or the frame ring is full.
+Camera data is stored once per decision step: an episode's K transitions reference K + 1 frames in
+one frame ring (`obs_frame`, `next_frame` indices), never copies per obs and next_obs. Whole
+episodes are evicted first-in first-out when either the transition ring or the frame ring is full.
+What a frame holds is a `FrameSpec`: the C camera images (uint8 (C, H, W, 3), under
+`obs["images"]`, for SAC and BC, which train an encoder) or DSRL's frozen-encoder features
+(float32 (C * F,), under `obs["features"]`).
+
+Bytes per transition (D state dims, A = H * 7 agent-action dims; frames: about one per transition,
+(K + 1) / K exactly): 8 D + 4 A + 16 for the state part, plus 16 of frame indices and one frame:
+C * H * W * 3 for images (2 cameras at 64x64: 24,576; at 128x128: 98,304) or 4 C F for features
+(2 cameras, F = 64: 512). `ReplayBuffer.nbytes` gives the buffer's allocated total.
 """
 
 from __future__ import annotations
@@ -27,7 +35,28 @@ import dataclasses
 
 import numpy as np
 
-__all__ = ["ReplayBuffer", "Transitions", "episode_to_transitions", "pad_chunks"]
+__all__ = ["FrameSpec", "ReplayBuffer", "Transitions", "episode_to_transitions", "pad_chunks"]
+
+
+@dataclasses.dataclass(frozen=True)
+class FrameSpec:
+    """What the buffer keeps once per decision step beside the state."""
+
+    key: str  # the observation entry it fills: "images" or "features"
+    shape: tuple[int, ...]  # per step: (C, H, W, 3) images or (C * F,) features
+    dtype: str  # "uint8" for images, "float32" for features
+
+    def __post_init__(self) -> None:
+        allowed = {"images": "uint8", "features": "float32"}
+        if allowed.get(self.key) != self.dtype:
+            raise ValueError(
+                f"FrameSpec: key and dtype must be one of {allowed}, got {self.key!r} {self.dtype!r}"
+            )
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of one frame."""
+        return int(np.prod(self.shape)) * np.dtype(self.dtype).itemsize
 
 
 def pad_chunks(actions: np.ndarray, starts: np.ndarray, chunk_len: int) -> np.ndarray:
@@ -38,7 +67,7 @@ def pad_chunks(actions: np.ndarray, starts: np.ndarray, chunk_len: int) -> np.nd
 
 @dataclasses.dataclass(frozen=True)
 class Transitions:
-    """One episode's K decision-level transitions (numpy). `frames` is (K + 1, H, W, 3) or None."""
+    """One episode's K decision-level transitions (numpy). `frames`: (K + 1, ...) or None."""
 
     obs: np.ndarray  # (K, D) float32
     next_obs: np.ndarray  # (K, D) float32
@@ -47,7 +76,8 @@ class Transitions:
     discount: np.ndarray  # (K,) float32 in {0, 1}
     episode_return: float  # the terminal reward of this episode
     steps_to_end: np.ndarray  # (K,) float32: decisions after this one (K - 1 - k)
-    frames: np.ndarray | None = None  # (K + 1, H, W, 3) uint8 at the decision steps and the end
+    # At the decision steps and the end: uint8 images (K + 1, C, H, W, 3) or features (K + 1, C * F).
+    frames: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.reward)
@@ -69,7 +99,7 @@ def episode_to_transitions(
     obs (N + 1, D) (see `agents.observation.make_obs`), actions (N, 7), reward the terminal
     reward, noise (K, H, 7) the DSRL noise of each decision (then it is the agent action; otherwise
     the executed chunk is, padded by repeating the last action when the episode ended mid-chunk),
-    images (N + 1, H, W, 3) uint8.
+    images (N + 1, C, H, W, 3) uint8 (any trailing shape is kept as it is).
     """
     obs = np.asarray(obs, np.float32)
     actions = np.asarray(actions, np.float32)
@@ -101,9 +131,9 @@ def episode_to_transitions(
     frames = None
     if images is not None:
         images = np.asarray(images)
-        if images.dtype != np.uint8 or images.ndim != 4 or len(images) != n + 1:
+        if images.dtype != np.uint8 or images.ndim < 2 or len(images) != n + 1:
             raise ValueError(
-                f"episode_to_transitions: images must be uint8 (N + 1={n + 1}, H, W, 3), "
+                f"episode_to_transitions: images must be uint8 (N + 1={n + 1}, C, H, W, 3), "
                 f"got {images.dtype} {images.shape}"
             )
         frames = images[np.append(starts, n)]
@@ -127,7 +157,7 @@ class ReplayBuffer:
         capacity: int,
         obs_dim: int,
         action_size: int,
-        image_shape: tuple[int, int, int] | None = None,
+        frames: FrameSpec | None = None,
         frame_capacity: int | None = None,
     ):
         if capacity <= 0 or obs_dim <= 0 or action_size <= 0:
@@ -136,7 +166,7 @@ class ReplayBuffer:
                 f"got {capacity}, {obs_dim}, {action_size}"
             )
         self.capacity = int(capacity)
-        self.obs_dim, self.action_size, self.image_shape = obs_dim, action_size, image_shape
+        self.obs_dim, self.action_size, self.frame_spec = obs_dim, action_size, frames
         self._obs = np.zeros((capacity, obs_dim), np.float32)
         self._next_obs = np.zeros((capacity, obs_dim), np.float32)
         self._agent_action = np.zeros((capacity, action_size), np.float32)
@@ -147,9 +177,9 @@ class ReplayBuffer:
         self._start = self._size = 0
         self._episodes: collections.deque[int] = collections.deque()
         self.frame_capacity = 0
-        if image_shape is not None:
+        if frames is not None:
             self.frame_capacity = int(frame_capacity or capacity)
-            self.frames = np.zeros((self.frame_capacity, *image_shape), np.uint8)
+            self.frames = np.zeros((self.frame_capacity, *frames.shape), frames.dtype)
             self.obs_frame = np.zeros((capacity,), np.int64)
             self.next_frame = np.zeros((capacity,), np.int64)
             self._frame_start = self._frame_size = 0
@@ -163,8 +193,13 @@ class ReplayBuffer:
 
     @property
     def num_frames(self) -> int:
-        """Frames held (K + 1 per episode); 0 without images."""
-        return self._frame_size if self.image_shape is not None else 0
+        """Frames held (K + 1 per episode); 0 without a frame spec."""
+        return self._frame_size if self.frame_spec is not None else 0
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of every array the buffer allocated (its memory at full capacity)."""
+        return sum(x.nbytes for x in vars(self).values() if isinstance(x, np.ndarray))
 
     def add(self, tr: Transitions) -> None:
         """Adds one episode's transitions, evicting the oldest whole episodes to make room."""
@@ -174,11 +209,16 @@ class ReplayBuffer:
                 f"ReplayBuffer: expected obs (K, {self.obs_dim}) and agent_action "
                 f"(K, {self.action_size}), got {tr.obs.shape} and {tr.agent_action.shape}"
             )
-        uses_frames = self.image_shape is not None
-        if uses_frames and (tr.frames is None or tr.frames.shape != (k + 1, *self.image_shape)):
-            got = None if tr.frames is None else tr.frames.shape
+        spec = self.frame_spec
+        uses_frames = spec is not None
+        if uses_frames and (
+            tr.frames is None
+            or tr.frames.shape != (k + 1, *spec.shape)
+            or tr.frames.dtype != spec.dtype
+        ):
+            got = None if tr.frames is None else f"{tr.frames.dtype} {tr.frames.shape}"
             raise ValueError(
-                f"ReplayBuffer: expected frames ({k + 1}, {self.image_shape}), got {got}"
+                f"ReplayBuffer: expected {spec.key} {spec.dtype} {(k + 1, *spec.shape)}, got {got}"
             )
         if k > self.capacity or (uses_frames and k + 1 > self.frame_capacity):
             raise ValueError(f"ReplayBuffer: an episode of {k} transitions does not fit the buffer")
@@ -211,9 +251,9 @@ class ReplayBuffer:
     def gather(self, idx: np.ndarray) -> dict:
         """The batch dict (see `agents.state`) for buffer slots `idx` of any shape."""
         obs, next_obs = {"state": self._obs[idx]}, {"state": self._next_obs[idx]}
-        if self.image_shape is not None:
-            obs["image"] = self.frames[self.obs_frame[idx]]
-            next_obs["image"] = self.frames[self.next_frame[idx]]
+        if self.frame_spec is not None:
+            obs[self.frame_spec.key] = self.frames[self.obs_frame[idx]]
+            next_obs[self.frame_spec.key] = self.frames[self.next_frame[idx]]
         return {
             "obs": obs,
             "next_obs": next_obs,

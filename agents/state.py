@@ -1,7 +1,8 @@
 """The learner state shared by every agent, and small pure optimisation helpers.
 
 A batch is a dict of arrays with a leading (n, B) shape, n minibatches of B transitions:
-  obs, next_obs   dicts {"state": float (n, B, D), optionally "image": uint8 (n, B, H, W, 3)}
+  obs, next_obs   dicts {"state": float (n, B, D)}, with cameras also "images": uint8
+                  (n, B, C, H, W, 3) (SAC, BC) or "features": float (n, B, C * F) (DSRL)
   agent_action    float (n, B, A): the flattened DSRL noise or action chunk (A = H * 7)
   reward          float (n, B): terminal reward on an episode's last decision, else 0
   discount        float (n, B): 0 where the episode truly ended, 1 where it bootstraps
@@ -11,13 +12,23 @@ A batch is a dict of arrays with a leading (n, B) shape, n minibatches of B tran
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import optax
 from flax import struct
 
-__all__ = ["AgentState", "apply_grads", "first_minibatch", "last_minibatch", "polyak"]
+__all__ = [
+    "AgentState",
+    "apply_grads",
+    "first_minibatch",
+    "has_images",
+    "last_minibatch",
+    "polyak",
+    "scan_minibatches",
+]
 
 
 @struct.dataclass
@@ -52,3 +63,25 @@ def first_minibatch(batch: dict[str, Any]) -> dict[str, Any]:
 
 def last_minibatch(batch: dict[str, Any]) -> dict[str, Any]:
     return jax.tree.map(lambda x: x[-1], batch)
+
+
+def has_images(batch: dict[str, Any]) -> bool:
+    """True if the batch carries camera images (a static fact of its structure)."""
+    return "images" in batch.get("obs", {})
+
+
+def scan_minibatches(
+    body: Callable[[Any, Any], tuple[Any, Any]], carry: Any, xs: Any, *, unrolled: bool
+) -> tuple[Any, Any]:
+    """`jax.lax.scan(body, carry, xs)`, or the same loop unrolled in Python when `unrolled`.
+
+    Unroll where the body runs convolutions: XLA:CPU runs their gradients about 10x slower inside
+    a while loop (jax-ml/jax#12868), and n, the minibatches per update, is small.
+    """
+    if not unrolled:
+        return jax.lax.scan(body, carry, xs)
+    ys = []
+    for i in range(jax.tree.leaves(xs)[0].shape[0]):
+        carry, y = body(carry, jax.tree.map(lambda x, i=i: x[i], xs))
+        ys.append(y)
+    return carry, jax.tree.map(lambda *y: jnp.stack(y), *ys)

@@ -36,9 +36,10 @@ def pretrained(config, demos):
 
 @pytest.fixture(scope="session")
 def image_config() -> AgentConfig:
+    """Two 16x16 cameras (front, wrist) through a tiny CNN, random shifts of up to 2 pixels."""
     base = AgentConfig.debug()
     encoder = EncoderConfig(
-        use_images=True, image_shape=(16, 16, 3), conv_channels=(4, 8), feature_dim=8
+        num_cameras=2, image_shape=(16, 16, 3), conv_channels=(4, 8), feature_dim=8, augment_pad=2
     )
     diffusion = dataclasses.replace(base.diffusion, encoder=encoder)
     return dataclasses.replace(base, diffusion=diffusion)

@@ -24,3 +24,10 @@ def make_demo(
     obs = np.repeat(goal, steps + 1, axis=0).astype(np.float32)
     obs[:, 1] = np.linspace(0.0, 1.0, steps + 1)  # a time-varying dimension the expert ignores
     return obs, expert_actions(obs[:-1])
+
+
+def make_images(
+    rng: np.random.Generator, steps: int, cameras: int = 2, size: int = 16
+) -> np.ndarray:
+    """Random uint8 camera images (steps, cameras, size, size, 3), as an episode stores them."""
+    return rng.integers(0, 256, size=(steps, cameras, size, size, 3), dtype=np.uint8)

@@ -10,11 +10,17 @@ import numpy as np
 import pytest
 
 from agents.checkpoint import load_diffusion, save_diffusion
-from agents.config import AgentConfig, ReplayConfig, SACConfig, config_from_dict
+from agents.config import (
+    AGENT_KINDS,
+    AgentConfig,
+    EncoderConfig,
+    ReplayConfig,
+    SACConfig,
+    config_from_dict,
+)
 from agents.diffusion import DiffusionPolicy
 from agents.learner import make_learner
-from agents.replay import ReplayBuffer
-from tests.agents.helpers import OBS_DIM, make_demo
+from tests.agents.helpers import OBS_DIM, make_demo, make_images
 
 
 def _assert_trees_equal(a, b) -> None:
@@ -144,28 +150,49 @@ def test_get_variables_and_add_episode_validate_names_and_inputs(config, pretrai
         make_learner("dsrl_na", OBS_DIM, config)
 
 
-def test_image_conditioned_dsrl_learner_trains_on_frames_stored_once(image_config):
+@pytest.mark.parametrize("kind", AGENT_KINDS)
+def test_each_kind_learns_on_two_cameras_with_one_compiled_update(kind, image_config):
     config = image_config
-    learner = make_learner("dsrl", OBS_DIM, config, diffusion_params=_untrained(config))
+    learner = make_learner(kind, OBS_DIM, config, diffusion_params=_untrained(config))
     rng = np.random.default_rng(0)
-    for _ in range(3):
+    for i in range(3):
         obs, actions = make_demo(rng)
-        images = rng.integers(0, 256, size=(len(obs), 16, 16, 3), dtype=np.uint8)
+        images = make_images(rng, len(obs))
         noise = rng.normal(size=(4, 4, 7)).astype(np.float32)
         learner.add_episode(
-            obs=obs, actions=actions, reward=1.0, terminal=True, noise=noise, images=images
+            obs=obs, actions=actions, reward=float(i % 2), terminal=True, noise=noise, images=images
         )
-    assert isinstance(learner.replay, ReplayBuffer)
-    assert len(learner.replay) == 12 and learner.replay.num_frames == 15
+        if learner.agent.uses_demos:
+            learner.add_episode(
+                obs=obs, actions=actions, reward=1.0, terminal=True, demo=True, images=images
+            )
+    assert len(learner.replay) == 12 and learner.replay.num_frames == 15  # K + 1 per episode
+    batch = learner.sample_batch()
+    key = "features" if kind.startswith("dsrl") else "images"
+    assert set(batch["obs"]) == set(batch["next_obs"]) == {"state", key}
     metrics = [learner.step() for _ in range(2)]
-    assert all(np.isfinite(m["critic_loss"]) for m in metrics) and learner.num_traces == 1
-    step = learner.agent.select_action(
-        learner.get_variables(["policy"])[0],
-        {"state": obs[0], "image": images[0]},
-        jax.random.key(0),
-        deterministic=True,
-    )
+    assert all(np.isfinite(v) for m in metrics for v in m.values()), metrics
+    assert learner.num_traces == 1  # the second update reused the compiled one
+    policy = learner.get_variables(["policy"])[0]
+    one = {"state": obs[0], "images": images[0]}
+    step = learner.agent.select_action(policy, one, jax.random.key(0), deterministic=False)
     assert step.actions.shape == (4, 7) and float(np.abs(step.actions).max()) <= 1.0
+    batch_of_two = {"state": obs[:2], "images": images[:2]}
+    assert learner.agent.select_action(policy, batch_of_two, jax.random.key(0)).actions.shape == (
+        2,
+        4,
+        7,
+    )
+    # An episode without images, or with the wrong camera count, is refused with the shape needed.
+    expected = r"images uint8 \(15, 2, 16, 16, 3\)"
+    with pytest.raises(ValueError, match=expected + r".*got none"):
+        learner.add_episode(obs=obs, actions=actions, reward=1.0, terminal=True, noise=noise)
+    with pytest.raises(ValueError, match=expected + r".*got uint8 \(15, 1, 16, 16, 3\)"):
+        learner.add_episode(
+            obs=obs, actions=actions, reward=1.0, terminal=True, noise=noise, images=images[:, :1]
+        )
+    with pytest.raises(ValueError, match="needs 'images'"):
+        learner.agent.select_action(policy, obs[0], jax.random.key(0))
 
 
 def test_pretrained_diffusion_checkpoint_round_trip(config, pretrained, tmp_path):
@@ -194,3 +221,35 @@ def test_configs_reject_bad_values_and_rebuild_from_dicts():
     assert config_from_dict(AgentConfig, dataclasses.asdict(config)) == config
     with pytest.raises(ValueError, match="unknown keys"):
         config_from_dict(SACConfig, {"gamma": 0.9})
+
+
+def test_encoder_config_counts_cameras_and_reads_the_older_use_images_flag():
+    assert not EncoderConfig().uses_images and EncoderConfig(num_cameras=2).uses_images
+    assert EncoderConfig(num_cameras=2, feature_dim=16).image_feature_size == 32
+    with pytest.raises(ValueError, match=r"num_cameras must be an int >= 0.*got -1"):
+        EncoderConfig(num_cameras=-1)
+    with pytest.raises(ValueError, match=r"augment_pad must be an int in \[0, 8\].*got 9"):
+        EncoderConfig(image_shape=(16, 16, 3), augment_pad=9)
+    # Run directories and checkpoints written before hold `use_images` (True meant one camera).
+    old = {"use_images": True, "image_shape": [16, 16, 3], "conv_channels": [4], "feature_dim": 8}
+    assert config_from_dict(EncoderConfig, old) == EncoderConfig(
+        num_cameras=1, image_shape=(16, 16, 3), conv_channels=(4,), feature_dim=8
+    )
+    assert config_from_dict(EncoderConfig, {"use_images": False}) == EncoderConfig()
+
+
+def test_a_pixel_learner_restores_its_encoder_and_refuses_a_state_checkpoint(
+    config, image_config, tmp_path
+):
+    pixels = make_learner("sac", OBS_DIM, image_config)
+    pixels.counters["updates"] = 2
+    pixels.save(tmp_path / "pixels")
+    fresh = make_learner("sac", OBS_DIM, dataclasses.replace(image_config, seed=1))
+    fresh.restore(tmp_path / "pixels")
+    assert fresh.counters["updates"] == 2
+    _assert_trees_equal(fresh.get_variables(["encoder"]), pixels.get_variables(["encoder"]))
+    make_learner("sac", OBS_DIM, config).save(tmp_path / "state")
+    with pytest.raises(
+        ValueError, match=r"trained on the state only, this learner sees 2 camera\(s\) at 16x16"
+    ):
+        fresh.restore(tmp_path / "state")

@@ -5,14 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agents.replay import ReplayBuffer, episode_to_transitions, pad_chunks
+from agents.replay import FrameSpec, ReplayBuffer, episode_to_transitions, pad_chunks
+
+IMAGES = FrameSpec("images", (2, 8, 8, 3), "uint8")  # two 8x8 cameras
 
 
 def _episode(n: int, obs_dim: int = 3, seed: int = 0):
     rng = np.random.default_rng(seed)
     obs = rng.normal(size=(n + 1, obs_dim)).astype(np.float32)
     actions = rng.uniform(-1, 1, size=(n, 7)).astype(np.float32)
-    images = rng.integers(0, 256, size=(n + 1, 8, 8, 3), dtype=np.uint8)
+    images = rng.integers(0, 256, size=(n + 1, 2, 8, 8, 3), dtype=np.uint8)
     return obs, actions, images
 
 
@@ -65,7 +67,7 @@ def test_pad_chunks_repeats_the_last_action():
 
 
 def test_buffer_stores_each_image_once_and_indexes_obs_and_next_obs_into_it():
-    buffer = ReplayBuffer(capacity=100, obs_dim=3, action_size=28, image_shape=(8, 8, 3))
+    buffer = ReplayBuffer(capacity=100, obs_dim=3, action_size=28, frames=IMAGES)
     frames_nbytes = buffer.frames.nbytes
     episodes = [_episode(n, seed=n) for n in (10, 7)]
     for obs, actions, images in episodes:
@@ -80,23 +82,22 @@ def test_buffer_stores_each_image_once_and_indexes_obs_and_next_obs_into_it():
     np.testing.assert_array_equal(buffer.frames[buffer.next_frame[2]], episodes[0][2][10])
     batch = buffer.sample(np.random.default_rng(0), (2, 16))
     assert (
-        batch["obs"]["image"].shape == (2, 16, 8, 8, 3) and batch["obs"]["image"].dtype == np.uint8
+        batch["obs"]["images"].shape == (2, 16, 2, 8, 8, 3)
+        and batch["obs"]["images"].dtype == np.uint8
     )
     assert batch["agent_action"].shape == (2, 16, 28) and batch["reward"].shape == (2, 16)
     # Every sampled (state, image) pair comes from the same step of the same episode.
     lookup = {obs.tobytes(): img for ep in episodes for obs, img in zip(ep[0], ep[2], strict=True)}
     for state, image in zip(
         batch["obs"]["state"].reshape(-1, 3),
-        batch["obs"]["image"].reshape(-1, 8, 8, 3),
+        batch["obs"]["images"].reshape(-1, 2, 8, 8, 3),
         strict=True,
     ):
         np.testing.assert_array_equal(lookup[state.tobytes()], image)
 
 
 def test_buffer_evicts_whole_episodes_first_in_first_out():
-    buffer = ReplayBuffer(
-        capacity=6, obs_dim=3, action_size=28, image_shape=(8, 8, 3), frame_capacity=8
-    )
+    buffer = ReplayBuffer(capacity=6, obs_dim=3, action_size=28, frames=IMAGES, frame_capacity=8)
     returns = [0.1, 0.2, 0.3]
     for i, ret in enumerate(returns):
         obs, actions, images = _episode(9, seed=i)  # 3 transitions, 4 frames each
@@ -131,3 +132,21 @@ def test_steps_to_end_count_the_decisions_left_in_the_episode():
     batch = buffer.gather(np.arange(3))
     np.testing.assert_array_equal(batch["steps_to_end"], [2, 1, 0])
     np.testing.assert_array_equal(batch["episode_return"], [0.5, 0.5, 0.5])
+
+
+def test_buffer_keeps_features_in_place_of_frames_and_reports_its_memory():
+    """DSRL on cameras stores C * F float32 features per step: 64 bytes here against 384 of images."""
+    features = FrameSpec("features", (16,), "float32")
+    assert (features.nbytes, IMAGES.nbytes) == (64, 384)
+    with_features = ReplayBuffer(capacity=100, obs_dim=3, action_size=28, frames=features)
+    with_images = ReplayBuffer(capacity=100, obs_dim=3, action_size=28, frames=IMAGES)
+    state_only = ReplayBuffer(capacity=100, obs_dim=3, action_size=28)
+    assert with_features.frames.dtype == np.float32 and with_features.frames.shape == (100, 16)
+    assert with_features.nbytes - state_only.nbytes == 100 * (64 + 16)  # frames + two indices
+    assert with_images.nbytes - state_only.nbytes == 100 * (384 + 16)
+    obs, actions, _ = _episode(10)
+    tr = episode_to_transitions(obs, actions, 1.0, chunk_len=4, terminal=True)
+    with pytest.raises(ValueError, match=r"expected features float32 \(4, 16\), got None"):
+        with_features.add(tr)
+    with pytest.raises(ValueError, match="key and dtype"):
+        FrameSpec("features", (16,), "uint8")

@@ -79,14 +79,21 @@ def test_critic_targets_td_or_monte_carlo_clipped_to_the_return_range():
     from agents.agent import make_agent
     from agents.config import AgentConfig
 
-    batch = {"steps_to_end": jnp.array([0.0, 1.0, 3.0]), "episode_return": jnp.array([1.0, 0.5, 1.0])}
+    batch = {
+        "steps_to_end": jnp.array([0.0, 1.0, 3.0]),
+        "episode_return": jnp.array([1.0, 0.5, 1.0]),
+    }
     base = AgentConfig.debug()
     mc = dataclasses.replace(base.sac, critic_target="mc", discount=0.9)
     actor_critic = make_agent("dsrl", OBS_DIM, dataclasses.replace(base, sac=mc)).actor_critic
-    np.testing.assert_allclose(actor_critic.finish_target(jnp.full(3, 7.0), batch), [1.0, 0.45, 0.729], rtol=1e-6)
+    np.testing.assert_allclose(
+        actor_critic.finish_target(jnp.full(3, 7.0), batch), [1.0, 0.45, 0.729], rtol=1e-6
+    )
     clipped = dataclasses.replace(base.sac, target_range=(0.0, 1.0))
     actor_critic = make_agent("dsrl", OBS_DIM, dataclasses.replace(base, sac=clipped)).actor_critic
-    np.testing.assert_allclose(actor_critic.finish_target(jnp.array([-0.5, 0.3, 7.0]), batch), [0.0, 0.3, 1.0])
+    np.testing.assert_allclose(
+        actor_critic.finish_target(jnp.array([-0.5, 0.3, 7.0]), batch), [0.0, 0.3, 1.0]
+    )
     with pytest.raises(ValueError, match="critic_target"):
         dataclasses.replace(base.sac, critic_target="lambda")
 
@@ -99,7 +106,7 @@ def test_noise_prior_holds_the_dsrl_actor_near_zero_noise(config, pretrained):
     params, _ = pretrained
     obs = {"state": jnp.asarray(np.random.default_rng(0).normal(size=(64, OBS_DIM)), jnp.float32)}
 
-    def q_fn(params, obs, noise):
+    def q_fn(params, features, noise):
         return 0.1 * jnp.sum(noise, axis=-1)
 
     mean_noise = {}
@@ -109,7 +116,10 @@ def test_noise_prior_holds_the_dsrl_actor_near_zero_noise(config, pretrained):
         agent = make_agent("dsrl", OBS_DIM, dataclasses.replace(config, dsrl=dsrl, sac=sac))
         state = agent.init(jax.random.key(0), diffusion_params=params)
         ac = agent.actor_critic
-        step = jax.jit(lambda p, o, k, ac=ac: ac.actor_and_temperature_step(p, o, obs, k, q_fn))
+        features = ac.actor_features(state.params, obs)
+        step = jax.jit(
+            lambda p, o, k, ac=ac, f=features: ac.actor_and_temperature_step(p, o, f, k, q_fn)
+        )
         p, o = state.params, state.opt_state
         for i in range(300):
             p, o, _ = step(p, o, jax.random.key(i))

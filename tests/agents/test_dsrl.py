@@ -1,0 +1,80 @@
+"""DSRL on cameras: the noise actor and critics read [normalised state, frozen base features],
+and the replay buffer keeps those features, computed once per frame, in place of the frames."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from agents.diffusion import DiffusionPolicy
+from agents.learner import make_learner
+from agents.networks import ImageEncoder, compute_obs_stats
+from tests.agents.helpers import OBS_DIM, make_demo, make_images
+
+
+def _base_features(encoder_config, diffusion: dict, images: np.ndarray) -> np.ndarray:
+    """The base encoder's features computed apart from the agent: each camera alone, in order."""
+    encoder = ImageEncoder.from_config(encoder_config)
+    variables = {"params": diffusion["net"]["params"]["encoder"]}
+    cameras = [encoder.apply(variables, images[:, c : c + 1]) for c in range(images.shape[1])]
+    return np.concatenate([np.asarray(f) for f in cameras], axis=-1)
+
+
+@pytest.mark.parametrize("kind", ["dsrl", "dsrl_na"])
+def test_the_noise_actor_reads_the_state_and_the_frozen_base_encoder_features(kind, image_config):
+    rng = np.random.default_rng(0)
+    obs, actions = make_demo(rng)
+    images = make_images(rng, len(obs))
+    stats = compute_obs_stats(rng.normal(2.0, 3.0, size=(64, OBS_DIM)))
+    policy = DiffusionPolicy(image_config.diffusion, OBS_DIM)
+    diffusion = policy.init(jax.random.key(0), stats)
+    learner = make_learner(kind, OBS_DIM, image_config, diffusion_params=diffusion)
+    features = _base_features(image_config.diffusion.encoder, diffusion, images)
+    assert features.shape == (len(obs), 2 * image_config.diffusion.encoder.feature_dim)
+    expected = np.concatenate([(obs - stats.mean) / stats.std, features], axis=-1)
+
+    # Acting: the deterministic noise is the actor's mode on exactly that input.
+    params = learner.get_variables(["policy"])[0]
+    step = learner.agent.select_action(
+        params, {"state": obs[0], "images": images[0]}, jax.random.key(1), deterministic=True
+    )
+    mean, _ = learner.agent.actor_critic.actor.apply(params["actor"], jnp.asarray(expected[:1]))
+    scale = image_config.dsrl.noise_scale
+    np.testing.assert_allclose(
+        np.asarray(step.noise).reshape(-1), scale * np.tanh(mean[0]), atol=1e-5
+    )
+    # ...and the chunk is the base policy's DDIM output on the raw images for that noise.
+    decoded = policy.sample_actions(
+        diffusion, {"state": obs[:1], "images": images[:1]}, step.noise[None]
+    )
+    np.testing.assert_allclose(np.asarray(step.actions), np.asarray(decoded[0]), atol=1e-5)
+
+    # Learning: the buffer holds the features of the decision steps (0, 4, 8, 12, 14), no frames.
+    noise = rng.normal(size=(4, 4, 7)).astype(np.float32)
+    learner.add_episode(
+        obs=obs, actions=actions, reward=1.0, terminal=True, noise=noise, images=images
+    )
+    replay = learner.replay
+    assert replay.frame_spec.key == "features" and replay.frames.dtype == np.float32
+    assert not any(isinstance(a, np.ndarray) and a.dtype == np.uint8 for a in vars(replay).values())
+    np.testing.assert_allclose(replay.frames[:5], features[[0, 4, 8, 12, 14]], atol=1e-5)
+    batch = replay.gather(np.arange(4))
+    assert set(batch["obs"]) == {"state", "features"}
+    encoded = learner.agent.actor_critic.encode(learner.state.params, batch["obs"])
+    np.testing.assert_allclose(np.asarray(encoded), expected[[0, 4, 8, 12]], atol=1e-5)
+    # Per step: 2 x 8 float32 features (64 bytes) against 2 x 16 x 16 x 3 uint8 (1,536 bytes).
+    frames_bytes = replay.frames.nbytes // replay.frame_capacity
+    assert frames_bytes == 64
+    # An episode of another length reuses the compiled encoder (frames go in fixed-size blocks).
+    short_obs, short_actions = make_demo(rng, steps=9)
+    learner.add_episode(
+        obs=short_obs,
+        actions=short_actions,
+        reward=0.0,
+        terminal=False,
+        noise=noise[:3],
+        images=make_images(rng, 10),
+    )
+    assert replay.num_frames == 5 + 4 and learner._encode_frames._cache_size() == 1

@@ -83,9 +83,12 @@ def save_diffusion(
     config: DiffusionConfig,
     obs_dim: int,
     metrics: dict[str, Any] | None = None,
+    observation: dict[str, Any] | None = None,
 ) -> Path:
-    """Saves a pretrained diffusion policy (what `rrl pretrain` writes and `rrl train` starts from)."""
+    """Saves a pretrained diffusion policy (what `rrl pretrain` writes and `rrl train` starts
+    from); `observation` is the observation spec it was fitted on (envs.observation_spec)."""
     meta = {
+        **({"observation": observation} if observation is not None else {}),
         "kind": "diffusion",
         "obs_dim": int(obs_dim),
         "config": dataclasses.asdict(config),

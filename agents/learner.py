@@ -205,8 +205,11 @@ class AgentLearner(Learner):
             "counters": {name: np.int64(value) for name, value in self.counters.items()},
         }
 
-    def save(self, path: str | os.PathLike) -> None:
+    def save(self, path: str | os.PathLike, extra_meta: dict[str, Any] | None = None) -> None:
+        """Writes the checkpoint; `extra_meta` (JSON-able, e.g. the observation spec) joins its
+        sidecar."""
         meta = {
+            **(extra_meta or {}),
             "kind": self.agent.kind,
             "obs_dim": self.agent.obs_dim,
             "config": dataclasses.asdict(self.agent.config),

@@ -9,9 +9,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from agents.config import AGENT_KINDS, LEGACY_AGENT_KINDS, AgentConfig, check_finite
+from agents.config import AGENT_KINDS, LEGACY_AGENT_KINDS, AgentConfig, EncoderConfig, check_finite
 
-__all__ = ["EnvConfig", "RewardConfig", "PretrainConfig", "RunConfig", "ExperimentConfig"]
+__all__ = [
+    "EnvConfig", "RewardConfig", "PretrainConfig", "RunConfig", "ExperimentConfig",
+    "encoder_for_env",
+]
 
 # The sim twins' cameras (envs.sim.env.CAMERAS, kept here so configs load without MuJoCo); a real
 # camera takes one of these names too, so a policy sees the same observation keys on both.
@@ -35,6 +38,9 @@ class EnvConfig:
     backend: str = "sim"  # "sim" (MuJoCo twin) | "real" (hardware, see robots/)
     cameras: tuple[str, ...] = ()  # cameras the policy observes; empty = proprio + state only
     image_size: tuple[int, int] = (128, 128)  # (height, width) of every camera image
+    # True: the policy also sees the sim's object state (fast sim variant; a real arm has none).
+    # False: proprio and cameras only, as on the real arm; the oracle still scores from the state.
+    privileged_state: bool = True
     control_hz: float = 10.0  # control steps per second
     max_episode_steps: int = 0  # steps per episode; 0 = the task's default (80 / 60)
     reward_camera: str = "front"  # the camera whose video the reward source watches
@@ -106,7 +112,7 @@ class EnvConfig:
         if self.max_episode_steps:
             kwargs["max_episode_steps"] = self.max_episode_steps
         if self.backend == "sim":
-            kwargs["cameras"] = self.cameras
+            kwargs.update(cameras=self.cameras, privileged_state=self.privileged_state)
             return kwargs
         kwargs.update(cameras=self.real_camera_specs(), scene_reset=self.scene_reset,
                       learner_timeout_s=self.learner_timeout_s or None)
@@ -202,3 +208,22 @@ class ExperimentConfig:
         if self.agent_kind in LEGACY_AGENT_KINDS:  # config.json of a run made before the rename
             object.__setattr__(self, "agent_kind", LEGACY_AGENT_KINDS[self.agent_kind])
         _choice("ExperimentConfig", "agent_kind", self.agent_kind, AGENT_KINDS)
+        encoder = self.agent.diffusion.encoder
+        wanted = encoder_for_env(encoder, self.env)
+        if (encoder.num_cameras, encoder.image_shape[:2] if encoder.uses_images else ()) != (
+                wanted.num_cameras, wanted.image_shape[:2] if wanted.uses_images else ()):
+            raise ValueError(
+                f"ExperimentConfig: the policy's encoder sees {encoder.num_cameras} camera(s) at "
+                f"{encoder.image_shape[:2]}, the env gives {list(self.env.cameras)} at "
+                f"{self.env.image_size}; set env.cameras and env.image_size (overrides and named "
+                "configs derive the encoder from them)"
+            )
+
+
+def encoder_for_env(encoder: EncoderConfig, env: EnvConfig) -> EncoderConfig:
+    """`encoder` with num_cameras and image_shape taken from the env's policy cameras (named
+    configs build their encoder with it; `apply_overrides` does the same on its dict)."""
+    if not env.cameras:
+        return dataclasses.replace(encoder, num_cameras=0)
+    return dataclasses.replace(encoder, num_cameras=len(env.cameras),
+                               image_shape=(*(int(v) for v in env.image_size), 3))

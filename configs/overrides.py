@@ -78,38 +78,34 @@ def valid_keys(config: ExperimentConfig) -> list[str]:
     return sorted(set(_leaf_keys(ExperimentConfig, "")) | set(client_keys))
 
 
-def _set(obj: Any, path: list[str], raw: str, key: str, config: ExperimentConfig) -> Any:
-    hints = typing.get_type_hints(type(obj))
+def _set(data: dict, cls: type, path: list[str], raw: str, key: str, config: ExperimentConfig) -> None:
+    """Sets `key` in `data` (a config of class `cls` as a dict); values are checked later, once."""
+    hints = typing.get_type_hints(cls)
     name = path[0]
-    if isinstance(obj, RewardConfig) and name not in hints and len(path) == 1:
-        return _set_reward_option(obj, name, raw, key)
+    if cls is RewardConfig and name not in hints and len(path) == 1:
+        _set_reward_option(data, name, raw, key)
+        return
     if name not in hints or (len(path) > 1) != dataclasses.is_dataclass(hints[name]):
         keys = valid_keys(config)
         close = difflib.get_close_matches(key, keys, n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         raise ValueError(f"unknown config key {key!r}{hint}; valid keys: {', '.join(keys)}")
     if len(path) == 1:
-        value = parse_value(raw, hints[name], key)
+        data[name] = parse_value(raw, hints[name], key)
     else:
-        value = _set(getattr(obj, name), path[1:], raw, key, config)
-    try:
-        return dataclasses.replace(obj, **{name: value})
-    except ValueError as error:
-        raise ValueError(f"override {key}={raw!r}: {error}") from None
+        _set(data[name], hints[name], path[1:], raw, key, config)
 
 
-def _set_reward_option(reward: RewardConfig, name: str, raw: str, key: str) -> RewardConfig:
-    settings_cls = reward_clients.config_class(reward.name)
+def _set_reward_option(reward: dict, name: str, raw: str, key: str) -> None:
+    settings_cls = reward_clients.config_class(reward["name"])
     hints = typing.get_type_hints(settings_cls)
     if name not in hints:
         keys = sorted(hints) + [f.name for f in dataclasses.fields(RewardConfig) if f.name != "options"]
         raise ValueError(
-            f"unknown config key {key!r}: the {reward.name!r} reward client has no setting "
+            f"unknown config key {key!r}: the {reward['name']!r} reward client has no setting "
             f"{name!r}; valid reward keys: {', '.join(sorted(keys))}"
         )
-    options = dict(reward.options)
-    options[name] = parse_value(raw, hints[name], key)
-    return dataclasses.replace(reward, options=tuple(sorted(options.items())))
+    reward["options"][name] = parse_value(raw, hints[name], key)
 
 
 def _check_reward_options(reward: RewardConfig) -> None:
@@ -128,16 +124,38 @@ def _check_reward_options(reward: RewardConfig) -> None:
 
 
 def apply_overrides(config: ExperimentConfig, overrides: list[str]) -> ExperimentConfig:
-    """Returns `config` with every `key.path=value` applied and checked."""
+    """Returns `config` with every `key.path=value` applied, then checked once as a whole (so
+    `env.backend=real env.real_cameras=front=...` works in either order). The agent's encoder
+    follows env.cameras and env.image_size unless an override sets it itself."""
     # The reward client is chosen first, so its settings are checked against the right client.
     ordered = sorted(overrides, key=lambda item: not item.startswith("reward.name="))
+    data = dataclasses.asdict(config)
+    data["reward"]["options"] = dict(config.reward.options)
+    applied = []
     for item in ordered:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise ValueError(f"override {item!r} must look like key.path=value (e.g. run.episodes=50)")
-        config = _set(config, key.strip().split("."), raw.strip(), key.strip(), config)
-    _check_reward_options(config.reward)
-    return config
+        key, raw = key.strip(), raw.strip()
+        _set(data, ExperimentConfig, key.split("."), raw, key, config)
+        applied.append(f"{key}={raw!r}")
+    data["reward"]["options"] = tuple(sorted(data["reward"]["options"].items()))
+    if not any(item.startswith("agent.diffusion.encoder.") for item in applied):
+        _encoder_follows_env(data)
+    try:
+        result = config_from_dict(ExperimentConfig, data)
+    except ValueError as error:
+        raise ValueError(f"override {' '.join(applied)}: {error}") from None
+    _check_reward_options(result.reward)
+    return result
+
+
+def _encoder_follows_env(data: dict) -> None:
+    """Sets the encoder's camera count and image shape from the env (as `encoder_for_env`)."""
+    env, encoder = data["env"], data["agent"]["diffusion"]["encoder"]
+    encoder["num_cameras"] = len(env["cameras"])
+    if env["cameras"]:
+        encoder["image_shape"] = (*env["image_size"], 3)
 
 
 def config_to_dict(config: ExperimentConfig) -> dict[str, Any]:

@@ -1,9 +1,11 @@
 """The `Episode` record: one rollout as the reward models and the learner see it.
 
-An episode on disk is a folder with three files:
-  video.mp4     the reward camera's frames, H.264 (what a reward model or a person watches)
-  episode.npz   the arrays: actions, proprio, states and any extra per-step arrays
-  meta.json     everything else: ids, task, fps, oracle score, timing, per-step infos
+An episode on disk is a folder with three files, and a fourth when the policy sees cameras:
+  video.mp4          the reward camera's frames, H.264 (what a reward model or a person watches)
+  episode.npz        the arrays: actions, proprio, states and any extra per-step arrays
+  meta.json          everything else: ids, task, fps, oracle score, timing, per-step infos
+  policy_images.npz  each policy camera's uint8 images at policy resolution, every step
+                     (compressed losslessly: the learner and pretraining see what the policy saw)
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from envs.video import decode_mp4, encode_mp4
 
 __all__ = ["Episode", "new_episode_id", "to_jsonable"]
 
+_POLICY_IMAGES = "policy_images.npz"
 _EPISODE_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
 
@@ -57,6 +60,7 @@ class Episode:
     Shapes: `frames` (T, H, W, 3) uint8 at `fps`; `actions` (N, A) float32 for N control steps;
     `proprio` (N + 1, P) and `states` (N + 1, S) float32, one row per observation including the
     first. `extra` holds further per-episode arrays (for example the policy's noise for DSRL).
+    `policy_images` maps each camera the policy sees to its uint8 (N + 1, H, W, 3) images.
     """
 
     episode_id: str
@@ -79,6 +83,7 @@ class Episode:
     started_at: float = 0.0
     ended_at: float = 0.0
     extra: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    policy_images: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
     metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -102,6 +107,14 @@ class Episode:
         self.actions = np.asarray(self.actions, np.float32)
         self.proprio = np.asarray(self.proprio, np.float32)
         self.states = np.asarray(self.states, np.float32)
+        self.policy_images = {name: np.asarray(images) for name, images in self.policy_images.items()}
+        for name, images in self.policy_images.items():
+            if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3 or (
+                    len(self.proprio) and len(images) != len(self.proprio)):
+                raise ValueError(
+                    f"Episode {self.episode_id}: policy_images[{name!r}] must be uint8 "
+                    f"(N + 1 = {len(self.proprio)}, H, W, 3), got {images.dtype} {images.shape}"
+                )
 
     @property
     def num_steps(self) -> int:
@@ -123,15 +136,20 @@ class Episode:
         arrays.update({f"extra/{k}": np.asarray(v) for k, v in self.extra.items()})
         with open(partial / "episode.npz", "wb") as f:
             np.savez_compressed(f, **arrays)
+        names = ["video.mp4", "episode.npz", "meta.json"]
+        if self.policy_images:
+            with open(partial / _POLICY_IMAGES, "wb") as f:
+                np.savez_compressed(f, **self.policy_images)
+            names.append(_POLICY_IMAGES)
         meta = {
             field.name: getattr(self, field.name)
             for field in dataclasses.fields(self)
-            if field.name not in ("frames", "actions", "proprio", "states", "extra")
+            if field.name not in ("frames", "actions", "proprio", "states", "extra", "policy_images")
         }
         meta["num_frames"] = int(len(self.frames))
         meta["frame_size"] = list(self.frames.shape[1:3])
         (partial / "meta.json").write_text(json.dumps(to_jsonable(meta), indent=1))
-        for name in ("video.mp4", "episode.npz", "meta.json"):
+        for name in names:
             _fsync(partial / name)
         os.rename(partial, directory)
         return directory
@@ -155,6 +173,10 @@ class Episode:
         with np.load(directory / "episode.npz") as npz:
             arrays = {k: npz[k] for k in npz.files}
         extra = {k.removeprefix("extra/"): v for k, v in arrays.items() if k.startswith("extra/")}
+        policy_images = {}
+        if (directory / _POLICY_IMAGES).is_file():  # episodes from before policy images have none
+            with np.load(directory / _POLICY_IMAGES) as npz:
+                policy_images = {k: npz[k] for k in npz.files}
         known = {f.name for f in dataclasses.fields(cls)}
         scalars = {k: v for k, v in meta.items() if k in known}
         return cls(
@@ -163,6 +185,7 @@ class Episode:
             proprio=arrays["proprio"],
             states=arrays["states"],
             extra=extra,
+            policy_images=policy_images,
             **scalars,
         )
 

@@ -336,6 +336,20 @@ class RealEnv(gymnasium.Env):
         self._last_obs = obs
         return obs
 
+    # ----- e-stop (the hook `rrl estop` reaches through the env actor; SimEnv has the same) ----
+    def set_estop(self, reason: str) -> None:
+        """Sets the safety layer's e-stop: the watchdog stops the arm within its poll, the running
+        episode ends with end_reason "estop", and reset() refuses until clear_estop(). Safe from
+        another thread."""
+        self.safety.set_estop(reason)
+
+    def clear_estop(self) -> None:
+        self.safety.clear_estop()
+
+    @property
+    def estopped(self) -> bool:
+        return self.safety.estopped
+
     def render(self):
         return None if self._last_obs is None else self._last_obs.get("images", {}).get("front")
 

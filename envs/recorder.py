@@ -18,7 +18,8 @@ _SKIPPED_INFO_KEYS = frozenset({"task"})
 
 
 class EpisodeRecorder(gymnasium.Wrapper):
-    """Records the reward camera at `fps` plus every action and observation of each episode.
+    """Records the reward camera at `fps` plus every action and observation of each episode, and
+    every step's images of `policy_cameras` (the cameras the policy sees) at policy resolution.
 
     The finished episode is `recorder.last_episode` once a step returns terminated or truncated.
     Frames are taken on a fixed schedule (control steps whose time crosses a new 1/fps slot); the
@@ -31,6 +32,7 @@ class EpisodeRecorder(gymnasium.Wrapper):
         camera: str = "front",
         fps: float = 5.0,
         episode_id_fn: Callable[[], str] = new_episode_id,
+        policy_cameras: tuple[str, ...] = (),
     ):
         super().__init__(env)
         control_hz = float(getattr(env.unwrapped, "control_hz", 0) or 0)
@@ -41,6 +43,7 @@ class EpisodeRecorder(gymnasium.Wrapper):
                 f"EpisodeRecorder: fps must be in (0, control_hz={control_hz}], got {fps}"
             )
         self.camera = camera
+        self.policy_cameras = tuple(policy_cameras)
         self.fps = float(fps)
         self.control_hz = control_hz
         self.episode_id_fn = episode_id_fn
@@ -52,6 +55,7 @@ class EpisodeRecorder(gymnasium.Wrapper):
         self._actions: list[np.ndarray] = []
         self._proprio: list[np.ndarray] = []
         self._states: list[np.ndarray] = []
+        self._policy_images: dict[str, list[np.ndarray]] = {name: [] for name in self.policy_cameras}
         self._infos: list[dict[str, Any]] = []
         self._step = 0
         self._frame_recorded_at_step = -1
@@ -68,6 +72,14 @@ class EpisodeRecorder(gymnasium.Wrapper):
         self._proprio.append(np.asarray(obs["proprio"], np.float32))
         if "state" in obs:
             self._states.append(np.asarray(obs["state"], np.float32))
+        images = obs.get("images") or {}
+        for name, kept in self._policy_images.items():
+            if name not in images:
+                raise ValueError(
+                    f"EpisodeRecorder: the policy sees camera {name!r}, the observation has "
+                    f"images of {sorted(images)}"
+                )
+            kept.append(np.array(images[name], np.uint8, copy=True))
         slot = int(np.floor(self._step * self.fps / self.control_hz + 1e-9))
         previous = int(np.floor((self._step - 1) * self.fps / self.control_hz + 1e-9))
         if self._step == 0 or slot > previous or force_frame:
@@ -109,6 +121,7 @@ class EpisodeRecorder(gymnasium.Wrapper):
             proprio=np.stack(self._proprio),
             states=np.stack(self._states) if self._states else np.zeros((0, 0), np.float32),
             infos=self._infos,
+            policy_images={name: np.stack(kept) for name, kept in self._policy_images.items()},
             oracle_score=None if score is None else int(score),
             is_success=None if success is None else bool(success),
             control_hz=self.control_hz,

@@ -15,6 +15,7 @@ import sys
 SUBCOMMANDS = {
     "pretrain": ("experiments.training.base_policy", "BC-pretrain the base diffusion policy on demonstrations"),
     "train": ("experiments.training.train", "run RL: env actors, reward actor, learner (local Ray or cluster)"),
+    "estop": ("experiments.training.estop", "stop every arm of a running `rrl train` now (--clear to go on)"),
     "evaluate": ("experiments.training.evaluate", "success rate of a run's policy (or its base policy)"),
     "ablate": ("experiments.training.ablate", "the same experiment with several reward sources"),
     "record-demos": ("experiments.hardware.record_demos", "teleoperate the arm and save demonstrations"),

@@ -8,16 +8,19 @@
       labels.jsonl     labels given by people on the web page: {episode_id, score, labeller, time};
                        an undo appends {episode_id, score: null, undo: true}: read the labels in
                        force with reward_clients.human.current_labels(run.labels())
-      metrics.jsonl    rows with "kind": "episode" | "learner" | "progress" (see below)
+      metrics.jsonl    rows with "kind": "episode" | "reward" | "learner" | "progress" | "actors" |
+                       "recovery" (a torn line recovered); an "episode" row with "recovered": true
+                       was logged on resume for an episode that finished after the driver died
       status.json      the live state of the run (actors, queue lengths), rewritten in place
-      control.json     {"paused": bool}: written by the operator page, read between episodes
+      control.json     {"paused": bool, "estop": bool}: pause from the operator page, read between
+                       episodes; e-stop from `rrl estop`, polled by every env actor between steps
       checkpoints/     learner checkpoints (`latest`, see RunDir.checkpoint_path)
       safety/          per env actor, every refused or clipped robot command (real robots)
       report/          PNG plots and summary.md at the end
 
-Appends are single `write` calls of one line to a file opened with O_APPEND, then fsync, so
-several writers (the run, the labelling page) never interleave and a crash loses at most the
-line being written; readers skip a torn last line.
+The JSONL files are append-only and survive a crash mid-write (experiments/jsonl.py): a torn
+last line is moved to `<file>.torn-<time>` before the next append, or when a run is opened
+(recover_torn_tails), and stderr and a "recovery" metrics row say so once.
 """
 
 from __future__ import annotations
@@ -25,38 +28,19 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import sys
 import time
-from collections.abc import Iterator
+import zipfile
 from pathlib import Path
 from typing import Any
 
 from envs.episode import to_jsonable
+from experiments.jsonl import append_row, read_rows, recover_tail
 
 __all__ = ["RunDir"]
 
 
-def _append_jsonl(path: Path, row: dict[str, Any]) -> None:
-    line = (json.dumps(to_jsonable(row), separators=(",", ":")) + "\n").encode()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, line)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    if not path.exists():
-        return
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a torn last line from a crash mid-write
+JSONL_FILES = ("rewards.jsonl", "labels.jsonl", "metrics.jsonl")
 
 
 def _write_json_atomic(path: Path, value: Any) -> None:
@@ -79,6 +63,23 @@ def fresh_dir(parent: Path, name: str) -> Path:
             return path
         except FileExistsError:
             continue
+
+
+def _episode_problem(folder: Path) -> str | None:
+    """Why the episode folder cannot be used, else None (cheap: no video is decoded)."""
+    for name in ("meta.json", "episode.npz", "video.mp4"):
+        if not (folder / name).is_file():
+            return f"{name} missing"
+    try:
+        if not isinstance(json.loads((folder / "meta.json").read_text()), dict):
+            return "meta.json unreadable"
+    except (OSError, ValueError):
+        return "meta.json unreadable"
+    if not zipfile.is_zipfile(folder / "episode.npz"):  # a cut-short write has no zip directory
+        return "episode.npz is damaged"
+    if (folder / "video.mp4").stat().st_size == 0:
+        return "video.mp4 is empty"
+    return None
 
 
 class RunDir:
@@ -175,7 +176,8 @@ class RunDir:
             return False
 
     def set_paused(self, paused: bool) -> None:  # noqa: FBT001 (a setter's one argument)
-        _write_json_atomic(self.root / "control.json", {"paused": bool(paused)})
+        # An e-stop in force stays in force: only `rrl estop --clear` clears it.
+        _write_json_atomic(self.root / "control.json", {"paused": bool(paused), "estop": self.estop_requested()})
 
     # ----- episodes ---------------------------------------------------------------------------
     def episode_path(self, episode_id: str) -> Path:
@@ -193,15 +195,72 @@ class RunDir:
 
     def end_reason(self, episode_id: str) -> str:
         """Why the stored episode ended ("time_limit", "success", or a fault)."""
-        meta = json.loads((self.episode_path(episode_id) / "meta.json").read_text())
-        return str(meta.get("end_reason", "time_limit"))
+        return str(self.episode_meta(episode_id).get("end_reason", "time_limit"))
+
+    def episode_meta(self, episode_id: str) -> dict[str, Any]:
+        """The stored episode's meta.json (envs.Episode.save)."""
+        return json.loads((self.episode_path(episode_id) / "meta.json").read_text())
+
+    def broken_episodes(self) -> dict[str, str]:
+        """episode_id -> why it cannot be used, for every episode folder (partial writes aside)
+        with a file missing, empty or damaged. They stay on disk; a run never buffers, scores or
+        counts them."""
+        if not self.episodes_dir.exists():
+            return {}
+        folders = [p for p in self.episodes_dir.iterdir() if p.is_dir() and ".partial-" not in p.name]
+        return {p.name: problem for p in sorted(folders) if (problem := _episode_problem(p))}
+
+    def next_episode_index(self) -> int:
+        """One past the highest episode index this run ever handed out, from the episodes'
+        meta.json and the metrics rows, so a deleted episode's index (and scene) is never reused."""
+        used = [row.get("episode_index") for row in self.metrics() if row.get("kind") in ("episode", "reward")]
+        for eid in self.episode_ids():
+            try:
+                used.append(self.episode_meta(eid).get("metadata", {}).get("episode_index"))
+            except (OSError, ValueError, AttributeError):
+                continue  # a damaged meta.json: broken_episodes names it
+        return 1 + max((i for i in used if isinstance(i, int) and not isinstance(i, bool)), default=-1)
+
+    def record_missing_episode_rows(self, episode_ids: list[str]) -> list[str]:
+        """Appends an "episode" metrics row, built from meta.json, for each of `episode_ids` that
+        has none (an episode finished after the driver died); returns their ids."""
+        logged = {row.get("episode_id") for row in self.metrics("episode")}
+        missing = [eid for eid in episode_ids if eid not in logged]
+        for eid in missing:
+            meta = self.episode_meta(eid)
+            extra = meta.get("metadata") or {}
+            self.append_metrics("episode", {
+                "episode_id": eid, "actor": extra.get("actor"), "episode_index": extra.get("episode_index"),
+                "oracle_score": meta.get("oracle_score"), "is_success": meta.get("is_success"),
+                "steps": len(meta.get("infos") or []), "params_version": extra.get("params_version"),
+                "seed": meta.get("seed"), "end_reason": meta.get("end_reason", "time_limit"),
+                "duration_s": max(0.0, float(meta.get("ended_at") or 0) - float(meta.get("started_at") or 0)),
+                "recovered": True,  # logged on resume, not when it finished
+            })
+        return missing
 
     # ----- rewards, labels and metrics --------------------------------------------------------
+    def _append(self, file_name: str, row: dict[str, Any] | None) -> Path | None:
+        path = self.root / file_name
+        quarantine = recover_tail(path) if row is None else append_row(path, row)
+        if quarantine is not None:  # said once: the tail is clean from now on
+            size = quarantine.stat().st_size
+            print(f"{self.root / file_name}: a torn last line ({size} bytes, a crash mid-write) was moved "
+                  f"to {quarantine.name}", file=sys.stderr, flush=True)
+            self.append_metrics("recovery", {"file": file_name, "quarantine": quarantine.name, "bytes": size})
+        return quarantine
+
+    def recover_torn_tails(self) -> list[Path]:
+        """Recovers a torn last line of each JSONL file (a crash mid-append); returns the
+        quarantine files made. Opening a run calls this; every append does it too."""
+        made = [self._append(name, None) for name in JSONL_FILES]
+        return [path for path in made if path is not None]
+
     def append_reward(self, result: dict[str, Any]) -> None:
-        _append_jsonl(self.root / "rewards.jsonl", {**result, "time": time.time()})
+        self._append("rewards.jsonl", {**result, "time": time.time()})
 
     def rewards(self) -> list[dict[str, Any]]:
-        return list(_read_jsonl(self.root / "rewards.jsonl"))
+        return list(read_rows(self.root / "rewards.jsonl"))
 
     def scored(self) -> dict[str, dict[str, Any]]:
         """episode_id -> the first row that scored it (score not null)."""
@@ -212,24 +271,45 @@ class RunDir:
         return out
 
     def append_label(self, episode_id: str, score: int, labeller: str = "web") -> None:
-        _append_jsonl(
-            self.root / "labels.jsonl",
+        self._append(
+            "labels.jsonl",
             {"episode_id": episode_id, "score": int(score), "labeller": labeller, "time": time.time()},
         )
 
     def retract_label(self, episode_id: str, labeller: str = "web") -> None:
         """Appends an undo row: the episode's earlier label is no longer in force."""
-        _append_jsonl(
-            self.root / "labels.jsonl",
+        self._append(
+            "labels.jsonl",
             {"episode_id": episode_id, "score": None, "labeller": labeller, "time": time.time(), "undo": True},
         )
 
     def labels(self) -> list[dict[str, Any]]:
-        return list(_read_jsonl(self.root / "labels.jsonl"))
+        return list(read_rows(self.root / "labels.jsonl"))
 
     def append_metrics(self, kind: str, row: dict[str, Any]) -> None:
-        _append_jsonl(self.root / "metrics.jsonl", {"kind": kind, "time": time.time(), **row})
+        self._append("metrics.jsonl", {"kind": kind, "time": time.time(), **row})
 
     def metrics(self, kind: str | None = None) -> list[dict[str, Any]]:
-        rows = _read_jsonl(self.root / "metrics.jsonl")
+        rows = read_rows(self.root / "metrics.jsonl")
         return [r for r in rows if kind is None or r.get("kind") == kind]
+
+    def set_estop(self, on: bool) -> None:  # noqa: FBT001 (a setter's one argument)
+        """Sets (every arm of the run stops) or clears the run's e-stop in control.json, keeping
+        the pause flag (experiments/training/estop.py)."""
+        path = self.root / "control.json"
+        try:
+            control = json.loads(path.read_text()) if path.exists() else {}
+        except json.JSONDecodeError:
+            control = {}
+        _write_json_atomic(path, {"paused": bool(control.get("paused", False)), "estop": bool(on)})
+
+    def estop_requested(self) -> bool:
+        """Whether the run's e-stop is set; an unreadable control.json counts as set (stop when in
+        doubt; `rrl estop RUN --clear` rewrites it)."""
+        path = self.root / "control.json"
+        if not path.exists():
+            return False
+        try:
+            return bool(json.loads(path.read_text()).get("estop", False))
+        except (json.JSONDecodeError, AttributeError, OSError):
+            return True

@@ -60,7 +60,12 @@ def install_signal_estop(safety: SafetyLayer, signum: int = signal.SIGUSR1):
 
 
 class KeyboardEStop:
-    """A thread that sets the e-stop when `key` arrives on `stream` (a tty is put in cbreak mode)."""
+    """A thread that sets the e-stop when `key` arrives on `stream` (a tty is put in cbreak mode).
+
+    `safety` is a SafetyLayer or anything with `set_estop(reason)` (`rrl train` passes its run's
+    e-stop). A tty is read only while this process is in its foreground: a background job that
+    read it would be stopped.
+    """
 
     def __init__(self, safety: SafetyLayer, key: str = " ", stream=None, poll_s: float = 0.05):
         if len(key) != 1:
@@ -86,6 +91,9 @@ class KeyboardEStop:
     def _run(self) -> None:
         fd = self.stream.fileno()
         while not self._stop.is_set():
+            if self._saved_tty is not None and os.tcgetpgrp(fd) != os.getpgrp():
+                self._stop.wait(self.poll_s)  # in the background: the key is not ours to read
+                continue
             ready, _, _ = select.select([fd], [], [], self.poll_s)
             if not ready:
                 continue
@@ -102,7 +110,12 @@ class KeyboardEStop:
         if self._saved_tty is not None:
             import termios
 
-            termios.tcsetattr(self.stream.fileno(), termios.TCSADRAIN, self._saved_tty)
+            # SIGTTOU blocked: a job moved to the background may still restore its terminal.
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTTOU})
+            try:
+                termios.tcsetattr(self.stream.fileno(), termios.TCSADRAIN, self._saved_tty)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 class Watchdog:

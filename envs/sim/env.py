@@ -135,6 +135,7 @@ class SimEnv(gymnasium.Env):
         terminate_on_success: bool = False,
         physics_timestep: float = 0.005,
         render_mode: str | None = "rgb_array",
+        privileged_state: bool = True,
     ):
         self.spec_arm = arm_spec(robot)
         if task not in TASKS:
@@ -158,6 +159,8 @@ class SimEnv(gymnasium.Env):
         self.drawer_travel = LAYOUT[robot]["drawer_travel"]
         self.terminate_on_success = terminate_on_success
         self.render_mode = render_mode
+        # False: observations carry no "state" (as on a real arm); the oracle still scores from it.
+        self.privileged_state = bool(privileged_state)
         self._seed = seed
 
         offscreen = max(640, height, width)
@@ -173,10 +176,9 @@ class SimEnv(gymnasium.Env):
 
         self.action_space = spaces.Box(-1.0, 1.0, (ACTION_DIM,), np.float32)
         state_low, state_high = self._state_bounds()
-        obs_spaces = {
-            "proprio": proprio_space(robot),
-            "state": spaces.Box(state_low, state_high, dtype=np.float32),
-        }
+        obs_spaces = {"proprio": proprio_space(robot)}
+        if self.privileged_state:
+            obs_spaces["state"] = spaces.Box(state_low, state_high, dtype=np.float32)
         if cameras:
             obs_spaces["images"] = spaces.Dict(
                 {c: spaces.Box(0, 255, (height, width, 3), np.uint8) for c in cameras}
@@ -186,6 +188,7 @@ class SimEnv(gymnasium.Env):
             TASKS[task].object_names[0] if TASKS[task].object_names else None
         )
         self._steps = 0
+        self._estop_reason: str | None = None
 
     # ----- set-up -----------------------------------------------------------------------------
     def _init_ids(self) -> None:
@@ -301,6 +304,10 @@ class SimEnv(gymnasium.Env):
             self.model.geom_rgba[self._colour_geoms] = rgba
 
     def step(self, action):
+        if self._estop_reason is not None:  # stopped where it is: no physics step, the episode ends
+            info = self._info()
+            info.update(end_reason="estop", fault=f"e-stop: {self._estop_reason}")
+            return self._observation(), 0.0, False, True, info
         action = np.asarray(action, dtype=np.float64)
         if action.shape != (ACTION_DIM,):
             raise ValueError(
@@ -332,6 +339,19 @@ class SimEnv(gymnasium.Env):
         if terminated or truncated:
             info["end_reason"] = "success" if terminated else "time_limit"
         return obs, 0.0, terminated, truncated, info
+
+    # ----- e-stop (the sim side of `rrl estop`: the same hook as RealEnv's) -------------------
+    def set_estop(self, reason: str) -> None:
+        """Stops stepping: the next step ends the episode (end_reason "estop") with the arm where
+        it is, and so does every step until clear_estop(). Safe from another thread."""
+        self._estop_reason = str(reason) or "e-stop"
+
+    def clear_estop(self) -> None:
+        self._estop_reason = None
+
+    @property
+    def estopped(self) -> bool:
+        return self._estop_reason is not None
 
     def render(self):
         return self.render_camera("front")
@@ -375,8 +395,15 @@ class SimEnv(gymnasium.Env):
             [[self.data.qpos[self._drawer_qpos]], handle, handle - tcp]
         ).astype(np.float32)
 
+    def hidden_state(self) -> np.ndarray:
+        """The simulator's object state (layout in STATE_FIELDS), whether or not observations
+        carry it: what the scripted experts and the oracle read, never the policy."""
+        return self._state()
+
     def _observation(self) -> dict:
-        obs = {"proprio": self._proprio(), "state": self._state()}
+        obs = {"proprio": self._proprio()}
+        if self.privileged_state:
+            obs["state"] = self._state()
         if self.cameras:
             obs["images"] = {c: self.render_camera(c) for c in self.cameras}
         return obs

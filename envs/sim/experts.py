@@ -61,6 +61,10 @@ class _Expert(abc.ABC):
     def act(self, obs: dict) -> np.ndarray:
         """The next action for observation `obs` (uses the privileged `state`)."""
 
+    def _state(self, obs: dict) -> np.ndarray:
+        # An env without privileged observations still shows its object state to the expert.
+        return np.asarray(obs["state"] if "state" in obs else self.env.hidden_state(), np.float64)
+
     def _run(self, script, tcp: np.ndarray) -> np.ndarray:
         """Advances through `script` rows (goal, gripper, tolerance or None, wait steps): a row
         with a tolerance ends when the hand is within it or after PHASE_TIMEOUT steps, if set."""
@@ -90,7 +94,7 @@ class PickPlaceExpert(_Expert):
 
     def act(self, obs: dict) -> np.ndarray:
         tcp = obs["proprio"][:3].astype(np.float64)
-        state = obs["state"].astype(np.float64)
+        state = self._state(obs)
         obj, cloth = state[:3], state[7:10]
         place_z = 2 * CLOTH_THICKNESS + OBJECT_HALF + 0.01
         # (goal, gripper, done-when-within metres or None for timed phases, steps to wait)
@@ -112,7 +116,8 @@ class OpenDrawerExpert(_Expert):
 
     def act(self, obs: dict) -> np.ndarray:
         tcp = obs["proprio"][:3].astype(np.float64)
-        handle = obs["state"][1:4].astype(np.float64)
+        state = self._state(obs)
+        handle = state[1:4]
         # Between the bar (radius 6 mm) and the drawer front, a little nearer the bar.
         gap_x = handle[0] + 0.5 * HANDLE_STANDOFF - 0.001
         travel = self.env.drawer_travel
@@ -124,7 +129,7 @@ class OpenDrawerExpert(_Expert):
             (np.array([gap_x - travel, handle[1], grip_z]), CLOSED, None, 10**6),
         )
         if self.phase == 2:
-            remaining = max(0.0, travel + 0.005 - float(obs["state"][0]))
+            remaining = max(0.0, travel + 0.005 - float(state[0]))
             return self._toward(tcp, np.array([gap_x - remaining, handle[1], grip_z]), CLOSED)
         return self._run(script, tcp)
 

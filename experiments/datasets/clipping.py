@@ -86,10 +86,12 @@ def clip_episode(episode: Episode, end_frame: int, scores: np.ndarray | None = N
             "proprio": episode.proprio[: step + 1],
             "states": episode.states[: step + 1] if len(episode.states) else episode.states,
             "infos": list(episode.infos[:step]),
+            # The policy's view up to the clip's last frame, as the clip's transitions.
+            "policy_images": {name: images[: step + 1] for name, images in episode.policy_images.items()},
         }
     else:
         arrays = {"actions": episode.actions[:0], "proprio": episode.proprio[:0], "states": episode.states[:0],
-                  "infos": []}
+                  "infos": [], "policy_images": {}}
     score = int(scores[end_frame]) if scores is not None and scores[end_frame] in range(1, 6) else None
     return dataclasses.replace(
         episode,

@@ -10,6 +10,9 @@ the keys and buttons); one that reaches the time limit is marked by --at-time-li
 go to `<out>/demos/<id>/` (what experiments.training.base_policy.load_demos reads), discarded ones to
 `<out>/discarded/<id>/`, both in the project's episode format with `metadata["demo"]` set.
 A demo that ended in a fault (camera lost, refused motion, ...) is always discarded.
+Each demo keeps every step's images of --policy-cameras at --image-size, what a pixel policy
+(the `*_pixels` configs: front and wrist at 64x64) is pretrained on:
+`rrl pretrain widowx_pick_place_dsrl_pixels pretrain.checkpoint=<out>` fits `<out>/demos`.
 """
 
 from __future__ import annotations
@@ -45,7 +48,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--control-hz", type=float, default=10.0)
     parser.add_argument("--camera", default="front", help="the reward camera (recorded video)")
     parser.add_argument("--fps", type=float, default=5.0, help="video frame rate")
-    parser.add_argument("--image-size", type=int, default=128)
+    parser.add_argument("--image-size", type=int, default=64,
+                        help="side of every camera image (the config's env.image_size)")
+    parser.add_argument("--policy-cameras", default="front,wrist",
+                        help="cameras whose every step is kept for pretraining (the config's "
+                             "env.cameras); empty for none")
     parser.add_argument("--ip", help="Franka FCI address (real backend)")
     parser.add_argument("--cameras", default="", help="real backend: name=serial-or-recording,...")
     parser.add_argument("--seed", type=int, default=0)
@@ -57,6 +64,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error(f"--episodes must be >= 1, got {args.episodes}")
     if args.backend == "real" and not args.cameras:
         parser.error("--backend real needs --cameras (front=<serial or recording>,...)")
+    args.policy_cameras = tuple(name.strip() for name in args.policy_cameras.split(",") if name.strip())
+    if args.backend == "real":
+        connected = [spec.name for spec in parse_camera_specs(args.cameras)]
+        missing = [name for name in args.policy_cameras if name not in connected]
+        if missing:
+            parser.error(f"--policy-cameras {missing} are not among --cameras {connected}")
     return args
 
 
@@ -68,7 +81,8 @@ def make_env(args):
         "max_episode_steps": args.max_steps,
     }
     if args.backend == "sim":
-        return envs.make(args.robot, args.task, cameras=(args.camera,), **kwargs)
+        cameras = tuple(dict.fromkeys((args.camera, *args.policy_cameras)))
+        return envs.make(args.robot, args.task, cameras=cameras, **kwargs)
     specs = {s.name: s.source for s in parse_camera_specs(args.cameras)}
     return envs.make(args.robot, args.task, backend="real", ip=args.ip, cameras=specs, **kwargs)
 
@@ -117,7 +131,8 @@ def main(argv: list[str], stream=None) -> int:
     args = parse_args(argv)
     out = args.out or fresh_dir(Path("runs"), f"demos-{args.robot}-{args.task}")
     ender = EndOnRequest(make_env(args))
-    recorder = envs.EpisodeRecorder(ender, camera=args.camera, fps=args.fps)
+    recorder = envs.EpisodeRecorder(ender, camera=args.camera, fps=args.fps,
+                                    policy_cameras=args.policy_cameras)
     kept = discarded = 0
     try:
         with make_teleop(args.device, stream) as device:

@@ -24,11 +24,19 @@ import ray
 import envs
 import reward_clients
 from agents.agent import make_agent
-from agents.observation import make_obs
 from configs.experiment import ExperimentConfig
 from configs.overrides import config_from_json
+from envs.observation_spec import ObservationSpec, spec_of_config, spec_of_env
 from experiments.rundir import RunDir
-from experiments.training.rollouts import collect_episode, make_recorder, obs_dim_of, policy_chunks
+from experiments.training.estop import EStopWatcher
+from experiments.training.rollouts import (
+    collect_episode,
+    episode_observations,
+    make_recorder,
+    obs_dim_of,
+    policy_chunks,
+)
+from robots.guarded_arm import EmergencyStop
 
 __all__ = ["EnvActor", "RewardActor", "LearnerActor", "load_for_learner"]
 
@@ -44,22 +52,41 @@ class EnvActor:
         if self.config.env.backend == "real":  # every refused or clipped command is logged
             env_kwargs["safety_log"] = str(self.run.safety_log(index))
         self.recorder = make_recorder(self.config.env, **env_kwargs)
-        self.agent = make_agent(self.config.agent_kind, obs_dim_of(self.recorder), self.config.agent)
+        self.spec = spec_of_config(self.config.env)
+        given = spec_of_env(self.recorder, self.config.env.cameras)
+        if given != self.spec:
+            raise ValueError(f"env actor {index}: the env gives {given.describe()}; the config "
+                             f"asks for {self.spec.describe()}")
+        self.agent = make_agent(self.config.agent_kind, obs_dim_of(self.recorder, self.spec),
+                                self.config.agent)
         self.key = jax.random.key(self.config.run.seed + 7919 * (index + 1))
+        # The run's e-stop (rrl estop, SIGUSR1 or the key in the `rrl train` terminal), polled
+        # between steps on a thread of this actor: the env stops stepping at once.
+        self.estop = EStopWatcher(self.run, self.recorder.unwrapped)
         self.started_at: float | None = None
         self.finished_at: float | None = None
         self.busy_s = 0.0
 
     def run_episode(self, params: Any, version: int, episode_index: int) -> dict[str, Any]:
-        """Runs, records and stores one episode; returns its summary (no frames)."""
+        """Runs, records and stores one episode; returns its summary (no frames). While the run's
+        e-stop is set it waits (an episode handed out just before the e-stop starts after
+        `rrl estop --clear`); an e-stop during the episode ends it with end_reason "estop"."""
+        self.estop.wait_until_clear()
         start = time.perf_counter()
         self.started_at = self.started_at or time.time()
         guarded = getattr(self.recorder.unwrapped, "guarded", None)
         if guarded is not None:  # fresh params from the learner: tell the real robot's watchdog
             guarded.kick_learner()
         seed = RunDir.training_scene_seed(self.config.run.seed, episode_index)
-        chunks = policy_chunks(self.agent, params, jax.random.fold_in(self.key, episode_index))
-        episode = collect_episode(self.recorder, chunks, seed)
+        chunks = policy_chunks(self.agent, params, jax.random.fold_in(self.key, episode_index), self.spec)
+        while True:
+            try:
+                episode = collect_episode(self.recorder, chunks, seed)
+                break
+            except EmergencyStop:  # a real arm e-stopped during reset(): no episode began yet
+                if not self.estop.engaged:
+                    raise  # not the run's e-stop: only whoever set it may clear it
+                self.estop.wait_until_clear()
         episode.metadata.update(actor=self.index, params_version=int(version),
                                 agent_kind=self.config.agent_kind, episode_index=episode_index)
         episode.save(self.run.episode_path(episode.episode_id))
@@ -107,11 +134,14 @@ class RewardActor:
                 "error": error, "fatal": fatal}
 
 
-def load_for_learner(path: Path) -> dict[str, Any]:
-    """The learner's view of a stored episode: flat observations, actions, DSRL noise."""
+def load_for_learner(path: Path, spec: ObservationSpec) -> dict[str, Any]:
+    """The learner's view of a stored episode, rebuilt from its folder as the policy saw it:
+    state vectors, camera images (None without cameras), actions, DSRL noise."""
     episode = envs.Episode.load(path, with_video=False)
+    obs, images = episode_observations(episode, spec)
     return {
-        "obs": make_obs(episode.proprio, episode.states),
+        "obs": obs,
+        "images": images,
         "actions": episode.actions,
         "noise": episode.extra.get("noise"),
         # A success that ended the episode is a true terminal state; how a time-limit end is
@@ -128,6 +158,7 @@ class LearnerActor:
 
         self.config = config_from_json(config_json)
         self.run = RunDir(run_root)
+        self.spec = spec_of_config(self.config.env)
         # SAC on actions normalises observations with the statistics of the demonstrations,
         # which the pretrained base policy already carries.
         self.learner = make_learner(self.config.agent_kind, obs_dim, self.config.agent,
@@ -135,12 +166,12 @@ class LearnerActor:
                                     obs_stats=diffusion_params["obs_stats"])
 
     def add_episode(self, episode_id: str, reward: float, *, count: bool = True) -> int:
-        data = load_for_learner(self.run.episode_path(episode_id))
+        data = load_for_learner(self.run.episode_path(episode_id), self.spec)
         return self.learner.add_episode(reward=float(reward), count=count, **data)
 
-    def add_demo(self, obs: np.ndarray, actions: np.ndarray) -> int:
-        return self.learner.add_episode(obs=obs, actions=actions, reward=self.config.agent.replay.demo_reward,
-                                        terminal=True, demo=True)
+    def add_demo(self, obs: np.ndarray, actions: np.ndarray, images: np.ndarray | None = None) -> int:
+        return self.learner.add_episode(obs=obs, actions=actions, images=images, terminal=True, demo=True,
+                                        reward=self.config.agent.replay.demo_reward)
 
     def train(self, max_updates: int | None = None) -> dict[str, float]:
         """Runs the updates the update-to-data ratio owes (at most `max_updates`)."""
@@ -163,7 +194,7 @@ class LearnerActor:
         return params, int(version)
 
     def save(self, path: str) -> str:
-        self.learner.save(path)
+        self.learner.save(path, extra_meta={"observation": self.spec.to_dict()})
         return path
 
     def restore(self, path: str) -> int:

@@ -24,8 +24,9 @@ from agents.agent import make_agent
 from agents.builders import agent_builder
 from agents.learner import make_learner
 from configs.overrides import config_from_json
+from envs.observation_spec import spec_of_config
 from experiments.rundir import RunDir
-from experiments.training.base_policy import ensure_pretrained
+from experiments.training.base_policy import ensure_pretrained, pretrained_dir, refuse_other_spec
 from experiments.training.rollouts import collect_episode, make_recorder, obs_dim_of, policy_chunks
 
 __all__ = ["evaluate_run", "wilson_interval", "main"]
@@ -43,6 +44,12 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
 def _policy(run: RunDir, *, base: bool, zero_noise: bool = False):
     """(config, agent, params, deterministic) of the policy to evaluate."""
     config = config_from_json(run.read_config())
+    spec = spec_of_config(config.env)
+    base_checkpoint = pretrained_dir(config) / "diffusion"
+    if base_checkpoint.exists():  # refused before the env or the policy is built
+        refuse_other_spec(base_checkpoint, spec)
+    if not base and run.checkpoint_path.exists():
+        refuse_other_spec(run.checkpoint_path, spec)
     diffusion_params, obs_dim, _ = ensure_pretrained(config)
     if base or not agent_builder(config.agent_kind).has_actor:  # the diffusion policy acts
         agent = make_agent("bc", obs_dim, config.agent)
@@ -85,16 +92,17 @@ def evaluate_run(
     run.check()
     config, agent, params, deterministic = _policy(run, base=base, zero_noise=zero_noise)
     recorder = make_recorder(config.env, cameras=config.env.cameras)
-    if obs_dim_of(recorder) != agent.obs_dim:
-        raise ValueError(f"evaluate: the env gives {obs_dim_of(recorder)}-D observations, "
-                         f"the policy expects {agent.obs_dim}")
+    spec = spec_of_config(config.env)
+    if obs_dim_of(recorder, spec) != agent.obs_dim:
+        raise ValueError(f"evaluate: the env gives {spec.describe()}, the policy expects "
+                         f"{agent.obs_dim}-number state vectors")
     key = jax.random.key(seed)
     outcomes = np.zeros((episodes, draws), bool)
     scores = []
     for index in range(episodes):
         for draw in range(draws):
             chunk_key = jax.random.fold_in(jax.random.fold_in(key, index), draw)
-            chunks = policy_chunks(agent, params, chunk_key, deterministic=deterministic and draws == 1)
+            chunks = policy_chunks(agent, params, chunk_key, spec, deterministic=deterministic and draws == 1)
             episode = collect_episode(recorder, chunks, RunDir.evaluation_scene_seed(seed, index))
             outcomes[index, draw] = bool(episode.is_success)
             scores.append(episode.oracle_score)

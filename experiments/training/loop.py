@@ -29,13 +29,32 @@ from configs.overrides import config_to_dict
 from experiments.rundir import RunDir
 from experiments.training.actors import remote_actor_classes
 
-__all__ = ["TrainingRun", "RewardSourceError", "NORMAL_ENDS"]
+__all__ = ["TrainingRun", "RewardSourceError", "EnvActorError", "NORMAL_ENDS"]
 
 NORMAL_ENDS = ("time_limit", "success")  # other end reasons are faults: kept, never scored
 
 
 class RewardSourceError(RuntimeError):
     """The reward source failed in a way retrying cannot fix; the run stops, nothing is lost."""
+
+
+class EnvActorError(RuntimeError):
+    """An env actor failed MAX_ENV_ACTOR_FAILURES times in a row: the run stops, nothing is lost."""
+
+
+# Failures in a row after which an env actor is not restarted again (a wrong checkpoint, a robot
+# that cannot be reached: restarting only repeats the error).
+MAX_ENV_ACTOR_FAILURES = 3
+
+
+def error_message(error: BaseException) -> str:
+    """The message of the exception behind a Ray error (its cause, or its traceback's last line)."""
+    cause = getattr(error, "cause", None)
+    if isinstance(cause, BaseException) and not isinstance(cause, RayActorError | RayTaskError):
+        return f"{type(cause).__name__}: {cause}"
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    raised = [line for line in lines if line.split(":", 1)[0].endswith(("Error", "Exception"))]
+    return (raised or lines or [type(error).__name__])[-1]
 
 
 class TrainingRun:
@@ -50,9 +69,9 @@ class TrainingRun:
         self.reward_futures: dict[Any, str] = {}  # future -> episode id
         self.pending: deque[tuple[float, str]] = deque()  # (retry-not-before, episode id)
         self.summaries: dict[str, dict] = {}
-        self.scored = run.scored()
         self.learned: set[str] = set()
-        self.next_episode_index = len(run.episode_ids())
+        self.env_actor_failures: dict[int, int] = {}  # actor index -> failures in a row
+        self._take_stock()
         self.params_ref = None
         self.params_version = -1
         self.policy_future = None
@@ -62,10 +81,31 @@ class TrainingRun:
         self.training_covers = 0
         self.params_cover = 0
         self.last_progress = 0.0
+        self.estopped = False  # the run's e-stop as the loop last saw it (experiments/training/estop.py)
         self.recent_success: deque[bool] = deque(maxlen=20)
         self.tensorboard = SummaryWriter(str(run.root / "tensorboard"))
 
     # ----- set-up -----------------------------------------------------------------------------
+    def _take_stock(self) -> None:
+        """What a resumed run finds on disk: torn log tails recovered, broken episodes set aside
+        (kept on disk, never buffered, scored or counted), a metrics row for each episode that
+        finished after the driver died, the scored episodes to rebuild the buffer from and the
+        unscored ones to score."""
+        run = self.run
+        run.recover_torn_tails()
+        self.broken = run.broken_episodes()
+        for eid, problem in self.broken.items():
+            print(f"resume: episode {eid} cannot be used ({problem}); it stays on disk, out of the "
+                  "buffer, the reward queue and the counts", file=sys.stderr, flush=True)
+        stored = [eid for eid in run.episode_ids() if eid not in self.broken]
+        run.record_missing_episode_rows(stored)
+        self.scored = {eid: row for eid, row in run.scored().items() if eid in set(stored)}
+        self.rebuild = [eid for eid in stored if eid in self.scored]
+        self.pending.extend((0.0, eid) for eid in stored
+                            if eid not in self.scored and run.end_reason(eid) in NORMAL_ENDS)
+        self.collected = len(stored)  # what run.episodes counts: stored, then launched, episodes
+        self.next_episode_index = run.next_episode_index()  # only grows: an index names a scene
+
     def start(self, diffusion_params: dict, obs_dim: int, demos: list[tuple]) -> None:
         env_cls, reward_cls, learner_cls = remote_actor_classes(self.config)
         self._env_cls = env_cls
@@ -79,31 +119,27 @@ class TrainingRun:
             version = ray.get(self.learner.restore.remote(str(checkpoint)))
             print(f"resume: learner restored at update {version}", flush=True)
         if agent_builder(self.config.agent_kind).uses_demos:  # RLPD: demos in every batch
-            ray.get([self.learner.add_demo.remote(obs, actions) for obs, actions in demos])
+            ray.get([self.learner.add_demo.remote(*demo) for demo in demos])  # (obs, actions[, images])
         # Rebuild the replay buffer from the stored, scored episodes (resume).
-        rebuild = [eid for eid in self.run.episode_ids() if eid in self.scored]
-        for eid in rebuild:
+        for eid in self.rebuild:
             self.learner.add_episode.remote(eid, self.scored[eid]["reward"], count=False)
             self.learned.add(eid)
-        for eid in self.run.episode_ids():
-            if eid not in self.scored and self.run.end_reason(eid) in NORMAL_ENDS:
-                self.pending.append((0.0, eid))
-        if rebuild or self.pending:
-            print(f"resume: {len(rebuild)} scored episodes back in the buffer, "
+        if self.rebuild or self.pending:
+            print(f"resume: {len(self.rebuild)} scored episodes back in the buffer, "
                   f"{len(self.pending)} pending a reward", flush=True)
         self.params_ref, version_ref = self.learner.get_policy.remote()
         self.params_version = ray.get(version_ref)
 
     # ----- the loop ---------------------------------------------------------------------------
     def _collected(self) -> int:
-        return self.next_episode_index
+        return self.collected
 
     def _learner_too_far_behind(self) -> bool:
         lag_limit = self.config.run.max_learner_lag
-        return bool(lag_limit) and self.next_episode_index - self.params_cover >= lag_limit
+        return bool(lag_limit) and self.collected - self.params_cover >= lag_limit
 
     def _launch_episodes(self) -> None:
-        if self.run.paused():
+        if self.run.paused() or self.estopped:
             return
         busy = set(self.episode_futures.values())
         for index, actor in enumerate(self.env_actors):
@@ -113,6 +149,7 @@ class TrainingRun:
                 continue
             future = actor.run_episode.remote(self.params_ref, self.params_version, self.next_episode_index)
             self.next_episode_index += 1
+            self.collected += 1
             self.episode_futures[future] = index
 
     def _submit_rewards(self) -> None:
@@ -128,11 +165,21 @@ class TrainingRun:
         try:
             summary = ray.get(future)
         except (RayActorError, RayTaskError) as error:
-            # The episode in progress was never stored; replace the actor and go on.
-            print(f"env actor {index} failed ({type(error).__name__}: {str(error)[:200]}); restarting it",
-                  file=sys.stderr, flush=True)
+            # The episode in progress was never stored: it does not count. Replace the actor and
+            # go on, unless it keeps failing.
+            self.collected -= 1
+            failures = self.env_actor_failures[index] = self.env_actor_failures.get(index, 0) + 1
+            message = error_message(error)
+            if failures >= MAX_ENV_ACTOR_FAILURES:
+                raise EnvActorError(
+                    f"env actor {index} failed {failures} times in a row without storing an episode: "
+                    f"{message}. Every stored episode is kept; fix the cause and run "
+                    f"`rrl train --resume {self.run.root}`"
+                ) from None
+            print(f"env actor {index} failed ({message}); restarting it", file=sys.stderr, flush=True)
             self.env_actors[index] = self._env_cls.remote(index, config_to_dict(self.config), str(self.run.root))
             return
+        self.env_actor_failures[index] = 0
         self.summaries[summary["episode_id"]] = summary
         self.run.append_metrics("episode", summary)
         if summary["end_reason"] not in NORMAL_ENDS:
@@ -222,15 +269,33 @@ class TrainingRun:
             "success_rate_last20": None if np.isnan(rate) else float(rate),
         }
         self.run.append_metrics("progress", row)
-        self.run.write_status({**row, "env_actors": len(self.env_actors), "paused": self.run.paused()})
+        self.run.write_status({**row, "env_actors": len(self.env_actors), "paused": self.run.paused(),
+                               "estop": self.estopped})
         print(f"[{row['episodes_collected']}/{row['episodes_target']} episodes] scored {row['scored']}, "
               f"reward queue {row['pending']}, success (last 20) "
               f"{'-' if np.isnan(rate) else f'{rate:.0%}'}, learner update {self.params_version}", flush=True)
 
+    def _watch_estop(self) -> None:
+        """Follows the run's e-stop flag; says so once when it changes. The env actors stop their
+        arms themselves; the loop only stops handing out episodes."""
+        estop = self.run.estop_requested()
+        if estop == self.estopped:
+            return
+        self.estopped = estop
+        self.run.append_metrics("estop", {"active": estop})
+        if estop:
+            print(f"E-STOP: every arm of this run is stopped; running episodes end with end_reason "
+                  f"'estop' (kept, not scored) and none starts until `rrl estop {self.run.root} "
+                  "--clear`", file=sys.stderr, flush=True)
+        else:
+            print("e-stop cleared: collection goes on", file=sys.stderr, flush=True)
+
     def loop(self, wait_rewards_s: float = 300.0) -> None:
-        """Runs until every episode is collected and scored (or scoring waited `wait_rewards_s`)."""
+        """Runs until every episode is collected and scored (or scoring waited `wait_rewards_s`);
+        while the run's e-stop is set it starts no episode and stays alive."""
         collection_done_at = None
         while True:
+            self._watch_estop()
             self._launch_episodes()
             self._submit_rewards()
             self._train_and_publish()
@@ -258,11 +323,13 @@ class TrainingRun:
         self._finish_training()
 
     def shutdown(self) -> None:
-        """Stops this run's actors (everything they made is already on disk)."""
+        """Stops this run's actors (everything they made is already on disk; an episode in
+        progress was never stored)."""
         for actor in [*getattr(self, "env_actors", []), getattr(self, "reward_actor", None),
                       getattr(self, "learner", None)]:
             if actor is not None:
                 ray.kill(actor)
+        self.tensorboard.close()
 
     def _finish_training(self) -> None:
         if self.train_future is not None:

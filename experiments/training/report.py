@@ -30,8 +30,11 @@ def moving_mean(values: np.ndarray, window: int = 20) -> np.ndarray:
 def scored_rows(run: RunDir) -> list[dict]:
     """Per scored episode, in collection order: index, success, score, reward, oracle score."""
     episodes = {row["episode_id"]: row for row in run.metrics("episode")}
+    broken = run.broken_episodes()  # damaged or deleted episodes count nowhere
     rows = []
     for eid, result in run.scored().items():
+        if eid in broken or not run.episode_path(eid).is_dir():
+            continue
         episode = episodes.get(eid, {})
         rows.append({
             "episode_id": eid, "episode_index": episode.get("episode_index", len(rows)),
@@ -47,7 +50,8 @@ def write_report(run: RunDir) -> dict:
     config = run.read_config()
     rows = scored_rows(run)
     summary = {"config": config.get("name"), "reward_source": config["reward"]["name"],
-               "episodes_collected": len(run.episode_ids()), "episodes_scored": len(rows)}
+               "episodes_collected": len(set(run.episode_ids()) - set(run.broken_episodes())),
+               "episodes_scored": len(rows)}
     if rows:
         index = np.array([r["episode_index"] for r in rows])
         reward = np.array([r["reward"] for r in rows], float)

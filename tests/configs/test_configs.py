@@ -21,7 +21,38 @@ def test_named_configs_use_the_agent_kind_in_their_name():
     for name in configs.names():
         config = configs.get_config(name)
         if name != "debug":
-            assert name.endswith(f"_{config.agent_kind}"), name
+            assert name.removesuffix("_pixels").endswith(f"_{config.agent_kind}"), name
+
+
+@pytest.mark.parametrize("robot", ["widowx", "franka"])
+@pytest.mark.parametrize("task", ["pick_place", "open_drawer"])
+def test_pixel_configs_see_front_and_wrist_without_privileged_state(robot, task):
+    config = configs.get_config(f"{robot}_{task}_dsrl_pixels")
+    assert config.env.cameras == ("front", "wrist") and not config.env.privileged_state
+    encoder = config.agent.diffusion.encoder
+    assert encoder.num_cameras == 2 and encoder.image_shape == (*config.env.image_size, 3)
+    # The state config stays the fast sim variant.
+    assert configs.get_config(f"{robot}_{task}_dsrl").env.privileged_state
+
+
+def test_the_encoder_follows_env_cameras_and_image_size_from_the_command_line():
+    config = apply_overrides(configs.get_config("widowx_open_drawer_dsrl"),
+                             ["env.image_size=128,128", "env.cameras=front,wrist"])
+    assert config.agent.diffusion.encoder.num_cameras == 2
+    assert config.agent.diffusion.encoder.image_shape == (128, 128, 3)
+    state = apply_overrides(configs.get_config("widowx_open_drawer_dsrl_pixels"), ["env.cameras="])
+    assert state.agent.diffusion.encoder.num_cameras == 0
+    with pytest.raises(ValueError, match="encoder sees 1 camera"):
+        apply_overrides(configs.get_config("widowx_open_drawer_dsrl_pixels"),
+                        ["agent.diffusion.encoder.num_cameras=1"])
+
+
+def test_overrides_are_checked_once_after_all_are_applied():
+    """The README's order: the backend before the cameras it needs."""
+    config = apply_overrides(configs.get_config("franka_open_drawer_dsrl_pixels"), [
+        "env.backend=real", "env.real_cameras=front=a.db3,wrist=b.db3", "env.robot_ip=127.0.0.1",
+    ])  # fmt: skip
+    assert config.env.backend == "real" and config.env.real_cameras == ("front=a.db3", "wrist=b.db3")
 
 
 def test_a_run_config_saved_under_the_old_kind_name_loads_as_dsrl():

@@ -185,6 +185,18 @@ def test_a_reward_source_that_cannot_work_stops_the_run_and_keeps_the_episodes(b
     assert all(row["score"] is None for row in run.rewards())
 
 
+def test_an_unreachable_reward_server_stops_the_run_naming_its_url(base_config, tmp_path):
+    server = FakeVLLM()
+    server.start()
+    url = server.base_url
+    server.stop()  # nothing listens there now: every connection is refused
+    config = with_reward(base_config, url, connect_timeout_s=1, unreachable_grace_s=1)
+    run = new_run(config, tmp_path)
+    with pytest.raises(RewardSourceError, match=f"cannot reach {url}/chat/completions.*rrl train --resume"):
+        train(config, run, wait_rewards_s=60)
+    assert run.episode_ids() and not run.scored()  # kept on disk, pending for --resume
+
+
 def test_ablate_trains_each_reward_source_on_the_same_seeds(base_config, tmp_path):
     out = tmp_path / "ablation"
     code = ablate_main(["debug", f"run.runs_dir={base_config.run.runs_dir}", "run.episodes=4",

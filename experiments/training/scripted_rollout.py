@@ -30,6 +30,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--fps", type=float, default=5.0, help="reward-camera video frame rate")
     parser.add_argument("--camera", default="front", help="the reward camera")
     parser.add_argument("--image-size", type=int, default=128, help="square image size")
+    parser.add_argument("--policy-cameras", default="",
+                        help="cameras whose every step is kept, as for a pixel policy (e.g. front,wrist)")
     parser.add_argument("--out", type=Path, default=None, help="default runs/rollout-<time>")
     args = parser.parse_args(argv)
     if args.episodes < 1:
@@ -40,10 +42,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     out = args.out or fresh_dir(Path("runs"), f"rollout-{args.robot}-{args.task}")
-    env = envs.make(
-        args.robot, args.task, cameras=(args.camera,), image_size=(args.image_size, args.image_size)
-    )
-    recorder = envs.EpisodeRecorder(env, camera=args.camera, fps=args.fps)
+    policy_cameras = tuple(name for name in args.policy_cameras.split(",") if name)
+    cameras = tuple(dict.fromkeys((args.camera, *policy_cameras)))
+    env = envs.make(args.robot, args.task, cameras=cameras, image_size=(args.image_size, args.image_size))
+    recorder = envs.EpisodeRecorder(env, camera=args.camera, fps=args.fps, policy_cameras=policy_cameras)
     successes = 0
     for index in range(args.episodes):
         episode = expert_episode(recorder, args.noise, args.seed + index)

@@ -22,7 +22,9 @@ setup(
         "flax>=0.10",
         "optax>=0.2.4",
         "orbax-checkpoint>=0.11",
-        "ray[default]>=2.40",
+        # The local Ray relies on token authentication (2.59+) and on how 2.60 picks its node address
+        # (experiments/training/local_ray.py); check that module before moving past 2.60.
+        "ray[default]>=2.59,<2.61",
         "matplotlib>=3.8",
         "tensorboardX>=2.6",
         "tqdm>=4.66",

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import select
 import subprocess
@@ -96,8 +97,10 @@ class HumanConfig:
         if isinstance(self.player, str) or not all(isinstance(p, str) for p in self.player):
             raise ValueError(f"HumanConfig: player must be a list of command words, got {self.player!r}")
         object.__setattr__(self, "player", tuple(self.player))
-        if not isinstance(self.answer_timeout_s, int | float) or self.answer_timeout_s <= 0:
-            raise ValueError(f"HumanConfig: answer_timeout_s must be positive, got {self.answer_timeout_s!r}")
+        if not isinstance(self.answer_timeout_s, int | float) or not 0 < self.answer_timeout_s < math.inf:
+            raise ValueError(
+                f"HumanConfig: answer_timeout_s must be a finite number > 0, got {self.answer_timeout_s!r}"
+            )
         if not isinstance(self.max_invalid, int) or self.max_invalid < 0:
             raise ValueError(f"HumanConfig: max_invalid must be an int >= 0, got {self.max_invalid!r}")
         object.__setattr__(self, "mapping", RewardMapping.parse(self.mapping))
@@ -107,8 +110,10 @@ class HumanConfig:
             raise ValueError(f"HumanConfig: labels_file must be a path or None, got {self.labels_file!r}")
         if not isinstance(self.poll_s, int | float) or not 0 < self.poll_s <= 60:
             raise ValueError(f"HumanConfig: poll_s must be in (0, 60] seconds, got {self.poll_s!r}")
-        if not isinstance(self.labels_settle_s, int | float) or self.labels_settle_s < 0:
-            raise ValueError(f"HumanConfig: labels_settle_s must be >= 0, got {self.labels_settle_s!r}")
+        if not isinstance(self.labels_settle_s, int | float) or not 0 <= self.labels_settle_s < math.inf:
+            raise ValueError(
+                f"HumanConfig: labels_settle_s must be a finite number >= 0, got {self.labels_settle_s!r}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)

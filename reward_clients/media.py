@@ -34,8 +34,8 @@ class VideoSpec:
     crf: int = 20
 
     def __post_init__(self) -> None:
-        if self.fps is not None and not (isinstance(self.fps, int | float) and self.fps > 0):
-            raise ValueError(f"video: fps must be a positive number or None, got {self.fps!r}")
+        if self.fps is not None and not (isinstance(self.fps, int | float) and 0 < self.fps < math.inf):
+            raise ValueError(f"video: fps must be a finite number > 0 or None, got {self.fps!r}")
         if not isinstance(self.max_frames, int) or self.max_frames < 1:
             raise ValueError(f"video: max_frames must be an int >= 1, got {self.max_frames!r}")
         if self.resolution is not None:

@@ -17,6 +17,7 @@ import dataclasses
 import email.utils
 import json
 import logging
+import math
 import random
 import re
 import threading
@@ -82,8 +83,8 @@ class RetryPolicy:
             raise ValueError(f"{type(self).__name__}: max_retries must be an int in 0..20, got {self.max_retries!r}")
         for name in ("backoff_base_s", "backoff_max_s", "max_retry_wait_s"):
             value = getattr(self, name)
-            if not isinstance(value, int | float) or value < 0:
-                raise ValueError(f"{type(self).__name__}: {name} must be a number >= 0, got {value!r}")
+            if not isinstance(value, int | float) or not 0 <= value < math.inf:  # NaN fails too
+                raise ValueError(f"{type(self).__name__}: {name} must be a finite number >= 0, got {value!r}")
 
     def delay(self, retry: int, retry_after_s: float | None, rng: random.Random) -> float:
         """Seconds to wait before retry number `retry` (1-based).

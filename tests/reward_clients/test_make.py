@@ -3,11 +3,13 @@ cache, and import hygiene."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
 import threading
 import time
+import typing
 
 import numpy as np
 import pytest
@@ -234,3 +236,19 @@ def test_no_jax_or_ray_import():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _float_settings():
+    for name in reward_clients.NAMES:
+        cls = reward_clients.config_class(name)
+        for field in dataclasses.fields(cls):
+            if typing.get_type_hints(cls)[field.name] in (float, float | None):
+                yield name, field.name
+
+
+@pytest.mark.parametrize(("name", "setting"), list(_float_settings()))
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_every_float_setting_of_every_client_refuses_nan_and_inf(name, setting, value, monkeypatch):
+    monkeypatch.setenv("GEMINI_API_KEY", "test-key")
+    with pytest.raises(RewardConfigError, match=setting):
+        reward_clients.make(name, **{setting: value})

@@ -158,7 +158,7 @@ def test_franka_on_franky_sim_with_a_recorded_camera(front):
         env = envs.make(
             "franka", "open_drawer", backend="real", ip=sim.hostname,
             arm_kwargs={"relative_dynamics_factor": 0.5}, scene_reset="none",
-            max_episode_steps=6, start_pose_noise=0.02, **camera_kwargs(front),
+            max_episode_steps=12, start_pose_noise=0.02, **camera_kwargs(front),
         )  # fmt: skip
         try:
             recorder = envs.EpisodeRecorder(env, camera="front", fps=5)
@@ -181,7 +181,8 @@ def test_franka_on_franky_sim_with_a_recorded_camera(front):
             recorder.reset(seed=1)  # recovers from the reflex
             recorder.step(np.zeros(7))
             env.rig.cameras["front"].pause_playback()  # the camera stops delivering
-            for _ in range(3):  # a frame that arrived just before the pause is still new
+            for _ in range(10):  # frames that arrived just before the pause are still new (and a
+                # loaded machine may step faster than the camera's staleness limit)
                 _, _, _, truncated, info = recorder.step(np.zeros(7))
                 if truncated:
                     break

@@ -222,7 +222,7 @@ class ExperimentConfig:
 
 def encoder_for_env(encoder: EncoderConfig, env: EnvConfig) -> EncoderConfig:
     """`encoder` with num_cameras and image_shape taken from the env's policy cameras (named
-    configs build their encoder with it; `apply_overrides` does the same on its dict)."""
+    configs and `apply_overrides` build their encoder with it)."""
     if not env.cameras:
         return dataclasses.replace(encoder, num_cameras=0)
     return dataclasses.replace(encoder, num_cameras=len(env.cameras),

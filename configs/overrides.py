@@ -21,8 +21,8 @@ import typing
 from typing import Any
 
 import reward_clients
-from agents.config import config_from_dict
-from configs.experiment import ExperimentConfig, RewardConfig
+from agents.config import EncoderConfig, config_from_dict
+from configs.experiment import EnvConfig, ExperimentConfig, RewardConfig, encoder_for_env
 
 __all__ = ["apply_overrides", "valid_keys", "parse_value", "config_to_dict", "config_from_json"]
 
@@ -140,22 +140,17 @@ def apply_overrides(config: ExperimentConfig, overrides: list[str]) -> Experimen
         _set(data, ExperimentConfig, key.split("."), raw, key, config)
         applied.append(f"{key}={raw!r}")
     data["reward"]["options"] = tuple(sorted(data["reward"]["options"].items()))
-    if not any(item.startswith("agent.diffusion.encoder.") for item in applied):
-        _encoder_follows_env(data)
     try:
+        if not any(item.startswith("agent.diffusion.encoder.") for item in applied):
+            diffusion = data["agent"]["diffusion"]
+            encoder = encoder_for_env(config_from_dict(EncoderConfig, diffusion["encoder"]),
+                                      config_from_dict(EnvConfig, data["env"]))
+            diffusion["encoder"] = dataclasses.asdict(encoder)
         result = config_from_dict(ExperimentConfig, data)
     except ValueError as error:
         raise ValueError(f"override {' '.join(applied)}: {error}") from None
     _check_reward_options(result.reward)
     return result
-
-
-def _encoder_follows_env(data: dict) -> None:
-    """Sets the encoder's camera count and image shape from the env (as `encoder_for_env`)."""
-    env, encoder = data["env"], data["agent"]["diffusion"]["encoder"]
-    encoder["num_cameras"] = len(env["cameras"])
-    if env["cameras"]:
-        encoder["image_shape"] = (*env["image_size"], 3)
 
 
 def config_to_dict(config: ExperimentConfig) -> dict[str, Any]:

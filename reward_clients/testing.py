@@ -22,6 +22,7 @@ Both servers run in daemon threads and bind 127.0.0.1 on a free port; nothing el
 
 from __future__ import annotations
 
+import abc
 import collections
 import dataclasses
 import http
@@ -95,7 +96,7 @@ class Recorded:
     received_at: float
 
 
-class _Server:
+class _Server(abc.ABC):
     """The shared machinery: HTTP server thread, request log, script, in-flight counter."""
 
     kind = ""
@@ -268,22 +269,25 @@ class _Server:
                 return
 
     # -- per protocol -----------------------------------------------------------------------
+    @abc.abstractmethod
     def _check(self, handler: Any, payload: Any) -> tuple[int, Any] | None:
         """A rejection (status, body) the real service would give, or None."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def prompt_of(self, payload: Any) -> str:
-        raise NotImplementedError
+        """The task prompt text the request carried."""
 
+    @abc.abstractmethod
     def key_of(self, handler: Any) -> str:
         """The API key the request carried ("" for none)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def error_body(self, status: int, message: str) -> Any:
-        raise NotImplementedError
+        """The service's error body for `status`."""
 
+    @abc.abstractmethod
     def ok_body(self, payload: Any, text: str, reply: Reply) -> Any:
-        raise NotImplementedError
+        """The service's success body answering with `text`."""
 
 
 def vllm_error(status: int, message: str, type_: str = "BadRequestError") -> dict[str, Any]:

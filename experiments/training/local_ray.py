@@ -59,12 +59,12 @@ for sweep in range(20):  # again until none is left: a dying process may just ha
         try:
             if process.pid != os.getpid() and process.environ().get({REAPER_MARK!r}) == mark:
                 found.append(process)
-        except psutil.Error:
+        except psutil.Error:  # gone meanwhile, or another user's: not ours
             pass
     for process in found:
         try:
             process.kill()  # SIGKILL: a stranded Ray agent ignores SIGTERM; psutil skips reused pids
-        except psutil.Error:
+        except psutil.Error:  # already gone
             pass
     if sweep and not found:
         break

@@ -105,12 +105,6 @@ def stored_end_reasons(run: RunDir) -> list[str]:
 
 
 
-@pytest.fixture(scope="module")
-def runs_dir(tmp_path_factory):
-    """One runs folder for the module: the debug base policy is pretrained once."""
-    return tmp_path_factory.mktemp("runs")
-
-
 @pytest.mark.parametrize("how", ["rrl estop RUN", "kill -USR1 <rrl train pid>"])
 def test_an_estop_stops_every_arm_until_cleared(tmp_path, runs_dir, how):
     run_root = tmp_path / "run"

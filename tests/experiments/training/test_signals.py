@@ -13,12 +13,6 @@ from experiments.rundir import RunDir
 from tests.fixtures.train_process import alive, start_train, wait_for, wait_until_gone
 
 
-@pytest.fixture(scope="module")
-def runs_dir(tmp_path_factory):
-    """One runs folder for the module: the debug base policy is pretrained once."""
-    return tmp_path_factory.mktemp("runs")
-
-
 @pytest.mark.parametrize("how", ["SIGTERM to the process", "Ctrl-C to its process group"])
 def test_a_signal_stops_the_run_cleanly(tmp_path, runs_dir, how):
     run_root = tmp_path / "run"

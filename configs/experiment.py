@@ -49,6 +49,9 @@ class EnvConfig:
     # Real robot only (backend "real"):
     robot_ip: str = ""  # the Franka's FCI address (WidowX: unused, the ROS 2 driver is local)
     real_cameras: tuple[str, ...] = ()  # "name=serial" or "name=recording.db3", e.g. front=1236...
+    camera_resolution: tuple[int, int] = (640, 480)  # (width, height) each real camera streams
+    camera_fps: int = 30  # frame rate each real camera streams
+    loop_recordings: bool = False  # recorded real_cameras start again at their end (dry runs)
     scene_reset: str = "prompt"  # between episodes: "prompt" the operator, or "none"
     learner_timeout_s: float = 0.0  # stop the arm when no params arrive for this long (0 = off)
 
@@ -72,6 +75,11 @@ class EnvConfig:
         if len(self.image_size) != 2 or min(self.image_size) < 1:
             raise ValueError(
                 f"EnvConfig: image_size must be (height, width), both >= 1, got {self.image_size!r}"
+            )
+        if len(self.camera_resolution) != 2 or min(self.camera_resolution) < 1 or self.camera_fps < 1:
+            raise ValueError(
+                "EnvConfig: camera_resolution must be (width, height) and camera_fps a frame rate, "
+                f"all >= 1, got {self.camera_resolution!r} at {self.camera_fps}"
             )
         _choice("EnvConfig", "scene_reset", self.scene_reset, ("prompt", "none"))
         self._check_cameras()
@@ -114,8 +122,9 @@ class EnvConfig:
         if self.backend == "sim":
             kwargs.update(cameras=self.cameras, privileged_state=self.privileged_state)
             return kwargs
-        kwargs.update(cameras=self.real_camera_specs(), scene_reset=self.scene_reset,
-                      learner_timeout_s=self.learner_timeout_s or None)
+        kwargs.update(cameras=self.real_camera_specs(), camera_resolution=self.camera_resolution,
+                      camera_fps=self.camera_fps, camera_options={"loop": self.loop_recordings},
+                      scene_reset=self.scene_reset, learner_timeout_s=self.learner_timeout_s or None)
         if self.robot_ip:
             kwargs["ip"] = self.robot_ip
         return kwargs
@@ -217,6 +226,12 @@ class ExperimentConfig:
                 f"{encoder.image_shape[:2]}, the env gives {list(self.env.cameras)} at "
                 f"{self.env.image_size}; set env.cameras and env.image_size (overrides and named "
                 "configs derive the encoder from them)"
+            )
+        if self.env.backend == "real" and self.run.env_actors > 1 and not self.env.robot_resource:
+            raise ValueError(
+                f"ExperimentConfig: run.env_actors={self.run.env_actors} would drive the one real "
+                "arm from several actors at once; set run.env_actors=1, or for one robot per host "
+                "give each host one unit of a Ray resource and name it in env.robot_resource"
             )
 
 

@@ -126,7 +126,7 @@ def _check_reward_options(reward: RewardConfig) -> None:
 def apply_overrides(config: ExperimentConfig, overrides: list[str]) -> ExperimentConfig:
     """Returns `config` with every `key.path=value` applied, then checked once as a whole (so
     `env.backend=real env.real_cameras=front=...` works in either order). The agent's encoder
-    follows env.cameras and env.image_size unless an override sets it itself."""
+    follows env.cameras and env.image_size unless an override sets its shape itself."""
     # The reward client is chosen first, so its settings are checked against the right client.
     ordered = sorted(overrides, key=lambda item: not item.startswith("reward.name="))
     data = dataclasses.asdict(config)
@@ -141,7 +141,9 @@ def apply_overrides(config: ExperimentConfig, overrides: list[str]) -> Experimen
         applied.append(f"{key}={raw!r}")
     data["reward"]["options"] = tuple(sorted(data["reward"]["options"].items()))
     try:
-        if not any(item.startswith("agent.diffusion.encoder.") for item in applied):
+        # The CNN's own settings (channels, features) may be overridden and the shape still follows.
+        derived = ("agent.diffusion.encoder.num_cameras=", "agent.diffusion.encoder.image_shape=")
+        if not any(item.startswith(derived) for item in applied):
             diffusion = data["agent"]["diffusion"]
             encoder = encoder_for_env(config_from_dict(EncoderConfig, diffusion["encoder"]),
                                       config_from_dict(EnvConfig, data["env"]))

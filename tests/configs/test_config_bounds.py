@@ -51,7 +51,7 @@ def test_bad_value_is_refused_naming_the_key_and_the_value(key, value):
 
 
 def test_real_backend_cameras_must_be_among_real_cameras():
-    real = ["env.real_cameras=front=123", "env.backend=real"]
+    real = ["env.real_cameras=front=123", "env.backend=real", "run.env_actors=1"]
     config = apply_overrides(get_config("debug"), [*real, "env.cameras=front"])
     assert config.env.cameras == ("front",)
     with pytest.raises(ValueError, match=r"env.cameras='wrist'.*\['front'\]"):

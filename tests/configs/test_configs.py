@@ -42,6 +42,11 @@ def test_the_encoder_follows_env_cameras_and_image_size_from_the_command_line():
     assert config.agent.diffusion.encoder.image_shape == (128, 128, 3)
     state = apply_overrides(configs.get_config("widowx_open_drawer_dsrl_pixels"), ["env.cameras="])
     assert state.agent.diffusion.encoder.num_cameras == 0
+    # Overriding the CNN's own settings leaves its input shape following the env.
+    small = apply_overrides(configs.get_config("widowx_open_drawer_dsrl_pixels"),
+                            ["agent.diffusion.encoder.conv_channels=4,8", "env.image_size=16,16"])
+    assert small.agent.diffusion.encoder.image_shape == (16, 16, 3)
+    assert small.agent.diffusion.encoder.conv_channels == (4, 8)
     with pytest.raises(ValueError, match="encoder sees 1 camera"):
         apply_overrides(configs.get_config("widowx_open_drawer_dsrl_pixels"),
                         ["agent.diffusion.encoder.num_cameras=1"])
@@ -51,8 +56,31 @@ def test_overrides_are_checked_once_after_all_are_applied():
     """The README's order: the backend before the cameras it needs."""
     config = apply_overrides(configs.get_config("franka_open_drawer_dsrl_pixels"), [
         "env.backend=real", "env.real_cameras=front=a.db3,wrist=b.db3", "env.robot_ip=127.0.0.1",
+        "run.env_actors=1",
     ])  # fmt: skip
     assert config.env.backend == "real" and config.env.real_cameras == ("front=a.db3", "wrist=b.db3")
+
+
+def test_one_real_arm_is_not_driven_by_several_env_actors():
+    real = ["env.backend=real", "env.real_cameras=front=a.db3,wrist=b.db3", "env.robot_ip=127.0.0.1"]
+    with pytest.raises(ValueError, match="set run.env_actors=1"):
+        apply_overrides(configs.get_config("franka_open_drawer_dsrl_pixels"), real)
+    # One robot per host, each host offering one unit of the resource: several actors are fine.
+    config = apply_overrides(configs.get_config("franka_open_drawer_dsrl_pixels"),
+                             [*real, "env.robot_resource=franka", "run.env_actors=2"])
+    assert config.run.env_actors == 2
+
+
+def test_real_camera_stream_settings_reach_the_env():
+    config = apply_overrides(configs.get_config("widowx_open_drawer_dsrl_pixels"), [
+        "env.backend=real", "env.real_cameras=front=a.db3,wrist=b.db3", "run.env_actors=1",
+        "env.camera_resolution=424,240", "env.camera_fps=15", "env.loop_recordings=true",
+    ])  # fmt: skip
+    kwargs = config.env.make_kwargs()
+    assert kwargs["camera_resolution"] == (424, 240) and kwargs["camera_fps"] == 15
+    assert kwargs["camera_options"] == {"loop": True}
+    with pytest.raises(ValueError, match="camera_resolution must be"):
+        apply_overrides(config, ["env.camera_resolution=0,240"])
 
 
 def test_a_run_config_saved_under_the_old_kind_name_loads_as_dsrl():

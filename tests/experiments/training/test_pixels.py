@@ -80,7 +80,7 @@ def test_a_real_arm_without_a_base_policy_is_refused_with_what_to_do(tmp_path, m
     _refused_before_ray(monkeypatch)
     code = train_module.main([
         "franka_open_drawer_dsrl_pixels", "env.backend=real", "env.real_cameras=front=a.db3,wrist=b.db3",
-        f"run.runs_dir={tmp_path}", "--run-dir", str(tmp_path / "run"),
+        "run.env_actors=1", f"run.runs_dir={tmp_path}", "--run-dir", str(tmp_path / "run"),
     ])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2 and "no pretrain.checkpoint" in err and "rrl pretrain" in err and "record-demos" in err

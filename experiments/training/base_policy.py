@@ -39,11 +39,17 @@ from experiments.training.rollouts import episode_observations, expert_episode, 
 __all__ = ["pretrained_dir", "ensure_pretrained", "load_demos", "refuse_other_spec", "main"]
 
 
+# The env settings that the demonstrations and the fitted policy depend on (with the spec below).
+_PRETRAINING_SEES = ("robot", "task", "control_hz", "max_episode_steps")
+
+
 def pretrained_dir(config: ExperimentConfig) -> Path:
     if config.pretrain.checkpoint:
         return Path(config.pretrain.checkpoint)
-    # Runs that differ only in what pretraining does not see share one base policy.
-    settings = {"env": dataclasses.asdict(config.env), "pretrain": dataclasses.asdict(config.pretrain),
+    # Runs that differ only in what pretraining does not see share one base policy (so the
+    # reward camera, real-robot settings or a new env field leave it where it is).
+    env = {name: getattr(config.env, name) for name in _PRETRAINING_SEES}
+    settings = {"env": env, "pretrain": dataclasses.asdict(config.pretrain),
                 "diffusion": dataclasses.asdict(config.agent.diffusion), "seed": config.agent.seed,
                 # A new observation layout or expert must not reuse a policy fitted to the old.
                 "state_fields": STATE_FIELDS[config.env.task], "expert_version": EXPERT_VERSION,

@@ -197,6 +197,10 @@ def main(argv: list[str]) -> int:
                                  f"overwritten: continue that run with `rrl train --resume {args.run_dir}`, "
                                  "or name a new folder")
             run = RunDir(args.run_dir or fresh_dir(Path(config.run.runs_dir), config.name)).create()
+            # The run names its base policy's folder, so `rrl evaluate --base` and --resume find
+            # the very policy it started from.
+            config = dataclasses.replace(config, pretrain=dataclasses.replace(
+                config.pretrain, checkpoint=str(pretrained_dir(config).resolve())))
             run.write_config(config_to_dict(config))
         if args.address is not None:
             from dataclasses import replace

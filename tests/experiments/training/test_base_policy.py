@@ -52,6 +52,12 @@ def test_pretrained_dir_depends_on_what_pretraining_sees(tmp_path):
     other = apply_overrides(config, ["pretrain.successful_only=true"])
     assert pretrained_dir(config) == pretrained_dir(same)
     assert pretrained_dir(config) != pretrained_dir(other)
+    # Settings pretraining does not use (the reward camera, the robot's address, the cameras'
+    # stream settings) leave the base policy where it is.
+    unused = apply_overrides(config, ["env.reward_camera=wrist", "env.robot_ip=127.0.0.1",
+                                      "env.camera_fps=15", "env.scene_reset=none"])
+    assert pretrained_dir(config) == pretrained_dir(unused)
+    assert pretrained_dir(config) != pretrained_dir(apply_overrides(config, ["env.control_hz=5"]))
 
 
 def test_a_new_observation_layout_gets_a_new_pretrained_dir(tmp_path, monkeypatch):

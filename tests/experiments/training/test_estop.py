@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -115,6 +116,9 @@ def test_an_estop_stops_every_arm_until_cleared(tmp_path, runs_dir, how):
         wait_for(lambda: run.read_status().get("episodes_collected") == 2, 300, "the first episodes",
                  process, log)
         assert run.episode_ids() == []
+        # The run names the base policy it started from (what `rrl evaluate --base` loads).
+        checkpoint = Path(run.read_config()["pretrain"]["checkpoint"])
+        assert checkpoint.parent == (runs_dir / "pretrained").resolve() and (checkpoint / "diffusion").is_dir()
         assert f"rrl train pid {process.pid}: kill -USR1 {process.pid} or rrl estop {run_root}" in log.read_text()
         if how.startswith("rrl estop"):
             result = rrl("estop", str(run_root))

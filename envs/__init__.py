@@ -10,7 +10,8 @@
     recorder.last_episode.save("runs/demo/episodes/0")
 
 Importing this package registers `rrl/FrankaPickPlace-v0`, `rrl/FrankaOpenDrawer-v0`,
-`rrl/WidowXPickPlace-v0` and `rrl/WidowXOpenDrawer-v0`. MuJoCo renders through EGL unless
+`rrl/WidowXPickPlace-v0`, `rrl/WidowXOpenDrawer-v0`, `rrl/FrankaPickPlaceMulti-v0` and
+`rrl/WidowXPickPlaceMulti-v0`. MuJoCo renders through EGL unless
 MUJOCO_GL is already set, so it works on machines with no display and no GPU.
 """
 
@@ -38,12 +39,15 @@ _GYM_IDS = {
     ("franka", "pick_place"): "rrl/FrankaPickPlace-v0",
     ("franka", "open_drawer"): "rrl/FrankaOpenDrawer-v0",
     ("widowx", "pick_place"): "rrl/WidowXPickPlace-v0",
+    ("franka", "pick_place_multi"): "rrl/FrankaPickPlaceMulti-v0",
+    ("widowx", "pick_place_multi"): "rrl/WidowXPickPlaceMulti-v0",
     ("widowx", "open_drawer"): "rrl/WidowXOpenDrawer-v0",
 }
 
 
 def make(robot: str, task: str, backend: str = "sim", **kwargs) -> gymnasium.Env:
-    """Builds the env for `robot` ("franka" | "widowx") doing `task` ("pick_place" | "open_drawer").
+    """Builds the env for `robot` ("franka" | "widowx") doing `task` ("pick_place" |
+    "pick_place_multi" | "open_drawer").
 
     backend "sim" gives the MuJoCo twin (keyword arguments: cameras, image_size, control_hz,
     max_episode_steps, seed, randomize_colors, ...; see envs.sim.env.SimEnv); "real" the

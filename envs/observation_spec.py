@@ -15,6 +15,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from envs.tasks import CLOTH_COLOURS
+
 __all__ = ["ObservationSpec", "PROPRIO_FIELDS", "STATE_FIELD_SIZES", "spec_of_config", "spec_of_env"]
 
 # The proprio layout of sim and real (envs/sim/env.py `_proprio`, envs/real.py `_observe`).
@@ -23,6 +25,7 @@ PROPRIO_FIELDS = ("tcp_pos", "tcp_quat", "gripper_opening", "joints")
 STATE_FIELD_SIZES = {
     "object_pos": 3, "object_quat": 4, "cloth_pos": 3, "object_minus_tcp": 3,
     "cloth_minus_object": 3, "drawer_opening": 1, "handle_pos": 3, "handle_minus_tcp": 3,
+    **{f"{colour}_cloth_{what}": 3 for colour in CLOTH_COLOURS for what in ("pos", "minus_object")},
 }
 
 

@@ -57,7 +57,7 @@ __all__ = ["RealEnv", "resize_image", "operator_prompt", "END_REASONS"]
 
 CAMERAS = ("front", "wrist")  # the sim twin's camera names
 ACTION_DIM = 7
-DEFAULT_EPISODE_STEPS = {"pick_place": 80, "open_drawer": 60}
+DEFAULT_EPISODE_STEPS = {"pick_place": 80, "pick_place_multi": 80, "open_drawer": 60}
 # Exception type -> info["end_reason"]; the first match wins (subclasses first).
 END_REASONS: tuple[tuple[type[BaseException], str], ...] = (
     (CameraError, "camera_lost"),

@@ -13,6 +13,11 @@ pick_place ("put the <object> on the cloth"); heights are of the object's bottom
   2  moved >= 5 mm from where it started, or being touched by a finger now
   1  otherwise (no goal-relevant change)
 
+pick_place_multi ("put the <object> on the red cloth", three cloths: red, green and blue): the
+same rubric for the named (red) cloth, with one more rule, checked after 5 and 4: an object
+resting on another cloth (its footprint overlapping that cloth) scores 2, moved but not where the
+instruction says. The base policy is fitted on demos that pick any cloth, blind to the words.
+
 open_drawer ("open the drawer"); opening as a fraction of the drawer's travel:
   5  >= 80 %
   4  >= 55 %
@@ -36,9 +41,12 @@ __all__ = [
     "pick_place_score",
     "open_drawer_score",
     "SUCCESS_SCORE",
+    "CLOTH_COLOURS",
 ]
 
 SUCCESS_SCORE = 5
+# pick_place_multi's cloths; the instruction names the first.
+CLOTH_COLOURS = ("red", "green", "blue")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +68,11 @@ TASKS = {
         instruction="put the {object} on the cloth",
         object_names=("sponge", "toy", "plush block"),
     ),
+    "pick_place_multi": TaskSpec(
+        name="pick_place_multi",
+        instruction=f"put the {{object}} on the {CLOTH_COLOURS[0]} cloth",
+        object_names=("sponge", "toy", "plush block"),
+    ),
     "open_drawer": TaskSpec(name="open_drawer", instruction="open the drawer"),
 }
 
@@ -76,6 +89,7 @@ class PickPlaceState:
     table_z: float
     held: bool  # both fingers touch the object
     touched: bool  # at least one finger touches the object
+    other_cloths: tuple[np.ndarray, ...] = ()  # centres (z = top) of cloths the task does not name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +111,10 @@ def pick_place_score(s: PickPlaceState) -> int:
         return 5
     if (edge and resting) or (inside and bottom <= cloth_top + 0.10):
         return 4
+    for other in s.other_cloths:  # on the wrong cloth: moved, but not as instructed
+        other_offset = np.abs(np.asarray(s.object_pos[:2]) - np.asarray(other[:2]))
+        if np.all(other_offset <= half + s.object_half_size) and bottom <= float(other[2]) + 0.01:
+            return 2
     moved = float(np.linalg.norm(np.asarray(s.object_pos) - np.asarray(s.object_start)))
     start_gap = float(np.linalg.norm(np.asarray(s.object_start[:2]) - s.cloth_center[:2]))
     gap = float(np.linalg.norm(np.asarray(s.object_pos[:2]) - s.cloth_center[:2]))

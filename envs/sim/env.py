@@ -15,8 +15,9 @@ import numpy as np
 from gymnasium import spaces
 
 from envs.sim.control import EndEffectorController
-from envs.sim.models import CLOTH_THICKNESS, LAYOUT, OBJECT_HALF, scene_xml
+from envs.sim.models import CLOTH_THICKNESS, LAYOUT, OBJECT_HALF, cloth_half, cloth_names, scene_xml
 from envs.tasks import (
+    CLOTH_COLOURS,
     SUCCESS_SCORE,
     TASKS,
     DrawerState,
@@ -32,9 +33,12 @@ CAMERAS = ("front", "wrist")
 # What `obs["state"]` holds, in order (each name is 1, 3 or 4 numbers: see `_state`).
 STATE_FIELDS = {
     "pick_place": ("object_pos", "object_quat", "cloth_pos", "object_minus_tcp", "cloth_minus_object"),
+    "pick_place_multi": ("object_pos", "object_quat", *(f"{c}_cloth_pos" for c in CLOTH_COLOURS),
+                         "object_minus_tcp", *(f"{c}_cloth_minus_object" for c in CLOTH_COLOURS)),
     "open_drawer": ("drawer_opening", "handle_pos", "handle_minus_tcp"),
 }
-DEFAULT_EPISODE_STEPS = {"pick_place": 80, "open_drawer": 60}
+PICK_PLACE_TASKS = ("pick_place", "pick_place_multi")
+DEFAULT_EPISODE_STEPS = {"pick_place": 80, "pick_place_multi": 80, "open_drawer": 60}
 # MuJoCo's joint stops are soft: a hand pressing on the drawer moves it up to ~2 cm past them
 # (saturated random actions); the state's bounds allow this much (metres).
 DRAWER_STOP_SLACK = 0.05
@@ -108,7 +112,8 @@ class SimEnv(gymnasium.Env):
 
     Args:
       robot: "franka" or "widowx".
-      task: "pick_place" or "open_drawer".
+      task: "pick_place", "pick_place_multi" (three cloths, the instruction names one) or
+        "open_drawer".
       cameras: camera names to observe ("front", "wrist"); empty for state-only observations.
       image_size: (height, width) of every camera image.
       control_hz: control steps per second (physics runs at `physics_timestep`).
@@ -201,10 +206,11 @@ class SimEnv(gymnasium.Env):
         self._finger_act = np.array([m.actuator(f"act_finger_{s}").id for s in ("left", "right")])
         self._site = self.controller.site_id
         self._left_body, self._right_body = m.body("finger_left").id, m.body("finger_right").id
-        if self.task_name == "pick_place":
+        if self.task_name in PICK_PLACE_TASKS:
             self._object_geom = m.geom("object").id
             self._object_qpos = m.joint("object").qposadr[0]
-            self._cloth_body = m.body("cloth").id
+            # The cloth the instruction names comes first.
+            self._cloth_bodies = [m.body(name).id for name in cloth_names(self.task_name)]
         else:
             self._drawer_qpos = m.joint("drawer").qposadr[0]
             self._cabinet_body = m.body("cabinet").id
@@ -215,8 +221,8 @@ class SimEnv(gymnasium.Env):
         self._colour_geoms = [m.geom("table").id] + [
             m.geom(n).id
             for n in (
-                ("object", "cloth")
-                if self.task_name == "pick_place"
+                ("object", *cloth_names(self.task_name))
+                if self.task_name in PICK_PLACE_TASKS
                 else ("cabinet", "drawer_front")
             )
         ]
@@ -230,12 +236,12 @@ class SimEnv(gymnasium.Env):
         """
         place = _PLACEMENT[self.robot]
         tcp_low, tcp_high = (bound[:3] for bound in _proprio_bounds(self.robot))
-        if self.task_name == "pick_place":
-            free = np.full(3, np.inf)
+        if self.task_name in PICK_PLACE_TASKS:
+            free, n = np.full(3, np.inf), self.num_cloths
             cloth_low = [place["x"][0], place["y"][0], 0.0]
             cloth_high = [place["x"][1], place["y"][1], 2 * CLOTH_THICKNESS]  # lies on the table
-            low = np.concatenate([-free, -np.ones(4), cloth_low, -free, -free])
-            high = np.concatenate([free, np.ones(4), cloth_high, free, free])
+            low = np.concatenate([-free, -np.ones(4), *[cloth_low] * n, -free, *[-free] * n])
+            high = np.concatenate([free, np.ones(4), *[cloth_high] * n, free, *[free] * n])
             return low.astype(np.float32), high.astype(np.float32)
         # handle = cabinet (x, y drawn at reset) + drawer + handle (height drawn at reset), less
         # the drawer's opening along x, which the soft stops let run past [0, travel].
@@ -273,16 +279,12 @@ class SimEnv(gymnasium.Env):
     def _randomize_scene(self, rng: np.random.Generator) -> None:
         place = _PLACEMENT[self.robot]
         task = TASKS[self.task_name]
-        if self.task_name == "pick_place":
+        if self.task_name in PICK_PLACE_TASKS:
             name = task.object_names[int(rng.integers(len(task.object_names)))]
             self.instruction = task.instruction_for(name)
-            cloth_half = np.array(LAYOUT[self.robot]["cloth_half"])
-            for _ in range(100):  # rejection-sample non-overlapping object and cloth positions
-                obj = rng.uniform([place["x"][0], place["y"][0]], [place["x"][1], place["y"][1]])
-                cloth = rng.uniform([place["x"][0], place["y"][0]], [place["x"][1], place["y"][1]])
-                if np.any(np.abs(obj - cloth) > cloth_half + OBJECT_HALF + 0.04):
-                    break
-            self.model.body_pos[self._cloth_body, :2] = cloth
+            obj, cloths = self._place_object_and_cloths(rng, place)
+            for body, cloth in zip(self._cloth_bodies, cloths, strict=True):
+                self.model.body_pos[body, :2] = cloth
             yaw = rng.uniform(-0.3, 0.3)
             q = self._object_qpos
             self.data.qpos[q : q + 3] = [obj[0], obj[1], OBJECT_HALF + 0.001]
@@ -302,6 +304,26 @@ class SimEnv(gymnasium.Env):
             rgba = self._default_rgba.copy()
             rgba[:, :3] = np.clip(rgba[:, :3] + jitter, 0.0, 1.0)
             self.model.geom_rgba[self._colour_geoms] = rgba
+
+    @property
+    def num_cloths(self) -> int:
+        return len(cloth_names(self.task_name))
+
+    def _place_object_and_cloths(self, rng, place) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Rejection-samples the object and cloth positions: cloths apart from each other, the
+        object off every cloth (pick_place keeps its original sampling and margins)."""
+        half = np.array(cloth_half(self.robot, self.task_name))
+        low, high = [place["x"][0], place["y"][0]], [place["x"][1], place["y"][1]]
+        # pick_place: a wide margin between object and cloth; the multi scene has less room.
+        object_gap = half + OBJECT_HALF + (0.04 if self.num_cloths == 1 else 0.015)
+        for _ in range(1000):
+            obj = rng.uniform(low, high)
+            cloths = [rng.uniform(low, high) for _ in range(self.num_cloths)]
+            apart = all(np.any(np.abs(a - b) > 2 * half + 0.01)
+                        for i, a in enumerate(cloths) for b in cloths[i + 1:])
+            if apart and all(np.any(np.abs(obj - c) > object_gap) for c in cloths):
+                break
+        return obj, cloths
 
     def step(self, action):
         if self._estop_reason is not None:  # stopped where it is: no physics step, the episode ends
@@ -383,12 +405,12 @@ class SimEnv(gymnasium.Env):
         # to within millimetres from them, where from absolute positions alone it missed by
         # centimetres.
         tcp = self.data.site_xpos[self._site]
-        if self.task_name == "pick_place":
+        if self.task_name in PICK_PLACE_TASKS:
             q = self._object_qpos
             obj = self.data.qpos[q : q + 3]
-            cloth = self.data.xpos[self._cloth_body]
+            cloths = [self.data.xpos[body] for body in self._cloth_bodies]
             return np.concatenate(
-                [self.data.qpos[q : q + 7], cloth, obj - tcp, cloth - obj]
+                [self.data.qpos[q : q + 7], *cloths, obj - tcp, *(cloth - obj for cloth in cloths)]
             ).astype(np.float32)
         handle = self.data.xpos[self._handle_body]
         return np.concatenate(
@@ -422,21 +444,25 @@ class SimEnv(gymnasium.Env):
 
     def progress_score(self) -> int:
         """The rubric score 1-5 of the current state (see envs.tasks for the thresholds)."""
-        if self.task_name == "pick_place":
+        if self.task_name in PICK_PLACE_TASKS:
             left, right = self._finger_contacts({self._object_geom})
             q = self._object_qpos
-            cloth_top = self.data.xpos[self._cloth_body].copy()
-            cloth_top[2] = 2 * CLOTH_THICKNESS
+            tops = []
+            for body in self._cloth_bodies:
+                top = self.data.xpos[body].copy()
+                top[2] = 2 * CLOTH_THICKNESS
+                tops.append(top)
             return pick_place_score(
                 PickPlaceState(
                     object_pos=self.data.qpos[q : q + 3].copy(),
                     object_start=self._object_start,
                     object_half_size=OBJECT_HALF,
-                    cloth_center=cloth_top,
-                    cloth_half_size=LAYOUT[self.robot]["cloth_half"],
+                    cloth_center=tops[0],
+                    cloth_half_size=cloth_half(self.robot, self.task_name),
                     table_z=0.0,
                     held=left and right,
                     touched=left or right,
+                    other_cloths=tuple(tops[1:]),
                 )
             )
         left, right = self._finger_contacts(self._handle_geoms)

@@ -82,7 +82,11 @@ class _Expert(abc.ABC):
 
 
 class PickPlaceExpert(_Expert):
-    """Above the object, down, grasp, lift, carry over the cloth, lower, release, retreat."""
+    """Above the object, down, grasp, lift, carry over the cloth, lower, release, retreat.
+
+    With several cloths (pick_place_multi) it picks one at random each episode, blind to the
+    instruction: task-agnostic demos, as from broad data that does not follow a new instruction.
+    """
 
     LIFT_Z = 0.12
     # A noisy hand seldom lands within the grasp and release tolerances; an operator then closes
@@ -92,10 +96,17 @@ class PickPlaceExpert(_Expert):
     # its fingers must go into a narrow gap behind the handle.)
     PHASE_TIMEOUT = 5
 
+    def reset(self) -> None:
+        super().reset()
+        cloths = getattr(self.env, "num_cloths", 1)
+        # Drawn only with a choice to make, so single-cloth demos keep their noise sequence.
+        self.cloth_index = int(self.rng.integers(cloths)) if cloths > 1 else 0
+
     def act(self, obs: dict) -> np.ndarray:
         tcp = obs["proprio"][:3].astype(np.float64)
         state = self._state(obs)
-        obj, cloth = state[:3], state[7:10]
+        k = 7 + 3 * self.cloth_index
+        obj, cloth = state[:3], state[k : k + 3]
         place_z = 2 * CLOTH_THICKNESS + OBJECT_HALF + 0.01
         # (goal, gripper, done-when-within metres or None for timed phases, steps to wait)
         script = (
@@ -136,5 +147,6 @@ class OpenDrawerExpert(_Expert):
 
 def make_expert(env, noise: float = 0.0, seed: int | None = None) -> _Expert:
     """The scripted expert for `env`'s task."""
-    experts = {"pick_place": PickPlaceExpert, "open_drawer": OpenDrawerExpert}
+    experts = {"pick_place": PickPlaceExpert, "pick_place_multi": PickPlaceExpert,
+               "open_drawer": OpenDrawerExpert}
     return experts[env.unwrapped.task_name](env, noise=noise, seed=seed)

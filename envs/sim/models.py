@@ -210,17 +210,50 @@ HANDLE_STANDOFF = 0.04
 
 def _pick_place_xml(robot: str) -> str:
     cx, cy = LAYOUT[robot]["cloth_half"]
-    h = OBJECT_HALF
     return f"""
     <body name="cloth" pos="0.5 0.1 {CLOTH_THICKNESS}">
       <geom name="cloth" type="box" size="{cx} {cy} {CLOTH_THICKNESS}" rgba="0.2 0.4 0.8 1"
             friction="1.2 0.01 0.001"/>
-    </body>
+    </body>""" + _object_xml()
+
+
+def _object_xml() -> str:
+    h = OBJECT_HALF
+    return f"""
     <body name="object" pos="0.5 -0.1 {h + 0.001}">
       <freejoint name="object"/>
       <geom name="object" type="box" size="{h} {h} {h}" rgba="0.95 0.8 0.1 1" mass="0.05"
             friction="1.5 0.02 0.002" condim="4"/>
     </body>"""
+
+
+# pick_place_multi: three smaller cloths (they and the object must fit the placement area apart).
+MULTI_CLOTH_HALF = {"franka": (0.055, 0.055), "widowx": (0.045, 0.045)}
+CLOTH_RGBA = {"red": "0.85 0.12 0.12 1", "green": "0.15 0.7 0.2 1", "blue": "0.2 0.35 0.9 1"}
+
+
+def cloth_names(task: str) -> tuple[str, ...]:
+    """The cloth bodies (and geoms) of a pick-and-place scene, the one the task names first."""
+    from envs.tasks import CLOTH_COLOURS
+
+    return tuple(f"cloth_{c}" for c in CLOTH_COLOURS) if task == "pick_place_multi" else ("cloth",)
+
+
+def cloth_half(robot: str, task: str) -> tuple[float, float]:
+    return MULTI_CLOTH_HALF[robot] if task == "pick_place_multi" else LAYOUT[robot]["cloth_half"]
+
+
+def _pick_place_multi_xml(robot: str) -> str:
+    cx, cy = cloth_half(robot, "pick_place_multi")
+    cloths = "".join(
+        f"""
+    <body name="{name}" pos="0.5 {0.15 * i - 0.15} {CLOTH_THICKNESS}">
+      <geom name="{name}" type="box" size="{cx} {cy} {CLOTH_THICKNESS}"
+            rgba="{CLOTH_RGBA[name.removeprefix("cloth_")]}" friction="1.2 0.01 0.001"/>
+    </body>"""
+        for i, name in enumerate(cloth_names("pick_place_multi"))
+    )
+    return cloths + _object_xml()
 
 
 def _drawer_xml(robot: str) -> str:
@@ -254,7 +287,8 @@ def scene_xml(robot: str, task: str, timestep: float = 0.005, offscreen: int = 6
     """The full MJCF of `robot` on a tabletop set up for `task`."""
     arm, spec = arm_xml(robot)
     layout = LAYOUT[robot]
-    task_xml = {"pick_place": _pick_place_xml, "open_drawer": _drawer_xml}[task](robot)
+    task_xml = {"pick_place": _pick_place_xml, "pick_place_multi": _pick_place_multi_xml,
+                "open_drawer": _drawer_xml}[task](robot)
     exclude = '<exclude body1="cabinet" body2="drawer"/>' if task == "open_drawer" else ""
     return f"""<mujoco model="rrl_{robot}_{task}">
   <compiler angle="radian" autolimits="true"/>

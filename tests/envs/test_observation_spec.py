@@ -97,15 +97,15 @@ def recordings(tmp_path_factory):
 def test_sim_and_real_give_the_same_keys_shapes_and_dtypes(recordings):
     cameras = ",".join(f"{name}={path}" for name, path in recordings.items())
     config = apply_overrides(get_config("widowx_pick_place_dsrl_pixels"), [
-        "env.image_size=16,16", "env.backend=real", f"env.real_cameras={cameras}",
-        "env.scene_reset=none", "env.max_episode_steps=3",
+        "env.image_size=16,16", "env.backend=real", "run.env_actors=1", f"env.real_cameras={cameras}",
+        "env.scene_reset=none", "env.max_episode_steps=3", "env.camera_resolution=64,48",
+        "env.loop_recordings=true",
     ])  # fmt: skip
     sim_config = apply_overrides(config, ["env.backend=sim", "env.real_cameras="])
     with installed_interbotix_fake():
-        real = envs.make("widowx", "pick_place", backend="real", camera_resolution=(64, 48),
-                         camera_fps=30, arm_kwargs={"moving_time_s": 0.02, "accel_time_s": 0.01,
-                                                    "home_time_s": 0.02, "gripper_delay_s": 0.0},
-                         camera_options={"warmup_frames": 1, "loop": True},
+        real = envs.make("widowx", "pick_place", backend="real",
+                         arm_kwargs={"moving_time_s": 0.02, "accel_time_s": 0.01,
+                                     "home_time_s": 0.02, "gripper_delay_s": 0.0},
                          **config.env.make_kwargs())
         sim = _sim(sim_config)
         try:

@@ -10,9 +10,11 @@ from gymnasium.utils.env_checker import check_env
 import envs
 from envs.sim.env import STATE_FIELDS
 from envs.sim.experts import make_expert
+from envs.tasks import CLOTH_COLOURS
 
 ALL_ENVS = [
-    (robot, task) for robot in ("franka", "widowx") for task in ("pick_place", "open_drawer")
+    (robot, task) for robot in ("franka", "widowx")
+    for task in ("pick_place", "pick_place_multi", "open_drawer")
 ]
 
 
@@ -44,7 +46,9 @@ def test_only_the_free_object_is_unbounded(robot, task):
         bounded[field] = bool(np.all(np.isfinite(low)) and np.all(np.isfinite(high)))
         start = end
     assert start == space["state"].shape[0]
-    unbounded = {"object_pos", "object_minus_tcp", "cloth_minus_object"}  # it can leave the table
+    # It can leave the table.
+    unbounded = {"object_pos", "object_minus_tcp", "cloth_minus_object",
+                 *(f"{colour}_cloth_minus_object" for colour in CLOTH_COLOURS)}
     assert bounded == {field: field not in unbounded for field in STATE_FIELDS[task]}
 
 
@@ -69,6 +73,8 @@ def test_observations_stay_within_the_declared_space(robot, task):
         ("rrl/FrankaOpenDrawer-v0", "franka", "open_drawer"),
         ("rrl/WidowXPickPlace-v0", "widowx", "pick_place"),
         ("rrl/WidowXOpenDrawer-v0", "widowx", "open_drawer"),
+        ("rrl/FrankaPickPlaceMulti-v0", "franka", "pick_place_multi"),
+        ("rrl/WidowXPickPlaceMulti-v0", "widowx", "pick_place_multi"),
     ],
 )
 def test_gymnasium_ids_accept_make_kwargs(gym_id, robot, task):

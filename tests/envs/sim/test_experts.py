@@ -1,5 +1,7 @@
 """Scripted experts reach their success rate; the progress oracle scores states like a labeller."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -139,3 +141,39 @@ def test_drawer_oracle_thresholds(opening, touched, score):
     assert (
         open_drawer_score(DrawerState(opening=opening, travel=0.1, handle_touched=touched)) == score
     )
+
+
+def _on_cloth(x, y, held=False):
+    """pick_place_multi's oracle state: the named cloth at (0.3, 0.1), another at (0.3, -0.1)."""
+    return dataclasses.replace(_pick_state((x, y, 0.025), held, touched=held),
+                               other_cloths=(np.array([0.3, -0.1, 0.004]),))
+
+
+@pytest.mark.parametrize(
+    ("state", "score"),
+    [
+        (_on_cloth(0.3, 0.1), 5),  # on the named cloth, released
+        (_on_cloth(0.3, -0.1), 2),  # on another cloth: moved, not as instructed
+        (_on_cloth(0.3, -0.17), 2),  # on the other cloth's edge
+        (_on_cloth(0.3, 0.175), 4),  # on the named cloth's edge
+    ],
+)
+def test_an_object_on_the_wrong_cloth_is_not_a_success(state, score):
+    assert pick_place_score(state) == score
+
+
+@pytest.mark.parametrize("robot", ["franka", "widowx"])
+def test_multi_cloth_demos_pick_any_cloth_and_only_the_named_one_succeeds(robot):
+    """The base policy's demos: each cloth about as often, blind to the instruction."""
+    env = envs.make(robot, "pick_place_multi", cameras=())
+    expert = make_expert(env, noise=0.0, seed=0)
+    outcomes = []
+    for seed in range(24):
+        _, info = run_expert(env, expert, seed)
+        outcomes.append((expert.cloth_index, info["progress_score"]))
+        assert info["task"].endswith("on the red cloth")
+    chosen = [index for index, _ in outcomes]
+    assert all(chosen.count(index) >= 4 for index in range(3)), chosen
+    named = [score for index, score in outcomes if index == 0]
+    others = [score for index, score in outcomes if index != 0]
+    assert np.mean([score == 5 for score in named]) >= 0.9 and set(others) == {2}

@@ -62,7 +62,26 @@ def interrupts_stop_the_run() -> Iterator[None]:
     except RunInterrupted:
         interrupted = True  # the handlers stay on _already_stopping until the process exits
         raise
+    except Exception as error:
+        # A signal that lands inside Ray's native `ray.wait` comes back as a SystemError whose
+        # cause is our RunInterrupted: it is the same clean stop.
+        stop = _interruption_in(error)
+        if stop is None:
+            raise
+        interrupted = True
+        raise stop from None
     finally:
         if not interrupted:
             for stop_signal, handler in previous.items():
                 signal.signal(stop_signal, handler)
+
+
+def _interruption_in(error: BaseException) -> RunInterrupted | None:
+    """The RunInterrupted in `error`'s chain of causes, if any."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, RunInterrupted):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None

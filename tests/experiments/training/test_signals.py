@@ -10,6 +10,7 @@ import pytest
 
 import envs
 from experiments.rundir import RunDir
+from experiments.training.interrupts import RunInterrupted, interrupts_stop_the_run
 from tests.fixtures.train_process import alive, start_train, wait_for, wait_until_gone
 
 
@@ -56,3 +57,25 @@ def _pgid(pid: int) -> int | None:
         return os.getpgid(pid)
     except OSError:
         return None
+
+
+def test_a_signal_inside_rays_native_wait_is_the_same_clean_stop():
+    """Ctrl-C while the driver sits in `ray.wait` surfaces as a SystemError caused by our
+    RunInterrupted (seen on a real run); it must stop the run like any other signal."""
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        _stop_inside_native_wait()
+    finally:  # a stopped run keeps its "already stopping" handlers; pytest's must come back
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+
+
+def _stop_inside_native_wait():
+    with pytest.raises(RunInterrupted) as stopped, interrupts_stop_the_run():
+        try:
+            raise RunInterrupted(signal.SIGINT)
+        except RunInterrupted as cause:
+            raise SystemError("<cyfunction CoreWorker.wait> returned a result with an exception set") from cause
+    assert stopped.value.exit_code == 130
+    with pytest.raises(SystemError), interrupts_stop_the_run():
+        raise SystemError("unrelated")  # anything else is not swallowed

@@ -20,8 +20,8 @@ __all__ = [
 # camera takes one of these names too, so a policy sees the same observation keys on both.
 CAMERAS = ("front", "wrist")
 _ROBOTS = ("franka", "widowx")
-_TASKS = ("pick_place", "open_drawer")
-_REWARD_NAMES = ("oracle", "noisy_oracle", "roboreward", "gemini_er", "human")
+_TASKS = ("pick_place", "pick_place_multi", "open_drawer")
+_REWARD_NAMES = ("oracle", "noisy_oracle", "random", "roboreward", "gemini_er", "human")
 
 
 def _choice(owner: str, name: str, value: Any, allowed: tuple) -> None:
@@ -34,7 +34,7 @@ class EnvConfig:
     """Which robot and task, and how episodes are observed and recorded."""
 
     robot: str = "widowx"  # "franka" | "widowx"
-    task: str = "pick_place"  # "pick_place" | "open_drawer"
+    task: str = "pick_place"  # "pick_place" | "pick_place_multi" | "open_drawer"
     backend: str = "sim"  # "sim" (MuJoCo twin) | "real" (hardware, see robots/)
     cameras: tuple[str, ...] = ()  # cameras the policy observes; empty = proprio + state only
     image_size: tuple[int, int] = (128, 128)  # (height, width) of every camera image
@@ -134,7 +134,8 @@ class EnvConfig:
 class RewardConfig:
     """The reward source. `options` are the client's settings (see reward_clients.make)."""
 
-    name: str = "oracle"  # "oracle" | "noisy_oracle" | "roboreward" | "gemini_er" | "human"
+    # "oracle" | "noisy_oracle" | "random" | "roboreward" | "gemini_er" | "human"
+    name: str = "oracle"
     options: tuple[tuple[str, Any], ...] = ()  # client settings as (key, value) pairs
     max_concurrency: int = 4  # episodes scored at once by the reward actor
     retry_pending_after_s: float = 5.0  # wait before re-trying an episode whose scoring failed

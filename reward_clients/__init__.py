@@ -1,4 +1,5 @@
-"""Reward clients: one interface over RoboReward (vLLM), Gemini Robotics-ER, a human, and the sim oracle.
+"""Reward clients: one interface over RoboReward (vLLM), Gemini Robotics-ER, a human, the sim oracle,
+and a uniformly random score (the no-information control).
 
     import reward_clients
 
@@ -10,10 +11,12 @@
     # clients cache scores in <run>/reward_cache, the web-mode human client reads <run>/labels.jsonl.
     client = reward_clients.make("roboreward", run_dir="runs/widowx-pick-...")
 
-Names: "roboreward", "gemini_er", "human", "oracle", "noisy_oracle". The settings of each are the
-fields of its config class (RoboRewardConfig, GeminiConfig, HumanConfig, OracleConfig,
-NoisyOracleConfig); `api_key=` (HTTP clients) and `source=` (human) are runtime objects, not
-settings, and are never written to a config file. This package imports neither JAX nor Ray.
+Names: "roboreward", "gemini_er", "human", "oracle", "noisy_oracle", "random". The settings of each
+are the fields of its config class (RoboRewardConfig, GeminiConfig, HumanConfig, OracleConfig,
+NoisyOracleConfig, RandomConfig); `noisy_oracle` and `random` are simulated reward models, and
+their results' model names start with "simulated:". `api_key=` (HTTP clients) and `source=` (human)
+are runtime objects, not settings, and are never written to a config file. This package imports
+neither JAX nor Ray.
 """
 
 from __future__ import annotations
@@ -46,7 +49,14 @@ from reward_clients.human import (
     TerminalSource,
 )
 from reward_clients.media import Clip, VideoSpec, make_clip
-from reward_clients.oracle import NoisyOracleClient, NoisyOracleConfig, OracleClient, OracleConfig
+from reward_clients.oracle import (
+    NoisyOracleClient,
+    NoisyOracleConfig,
+    OracleClient,
+    OracleConfig,
+    RandomClient,
+    RandomConfig,
+)
 from reward_clients.prompt import ROBOREWARD_PROMPT, build_prompt, parse_answer
 from reward_clients.roboreward import RoboRewardClient, RoboRewardConfig
 
@@ -72,6 +82,8 @@ __all__ = [
     "OracleConfig",
     "NoisyOracleClient",
     "NoisyOracleConfig",
+    "RandomClient",
+    "RandomConfig",
     "ScoreCache",
     "cache_key",
     "Clip",
@@ -98,6 +110,7 @@ _REGISTRY: dict[str, tuple[type, type[RewardClient], frozenset[str]]] = {
     "human": (HumanConfig, HumanClient, frozenset({"source"})),
     "oracle": (OracleConfig, OracleClient, frozenset()),
     "noisy_oracle": (NoisyOracleConfig, NoisyOracleClient, frozenset()),
+    "random": (RandomConfig, RandomClient, frozenset()),
 }
 NAMES = tuple(_REGISTRY)
 

@@ -53,7 +53,8 @@ class RewardResult:
     """The outcome of scoring one episode."""
 
     episode_id: str
-    # Which client produced it: "roboreward", "gemini_er", "human", "oracle", "noisy_oracle".
+    # Which client produced it: "roboreward", "gemini_er", "human", "oracle", "noisy_oracle",
+    # "random".
     source: str
     # The model id (or a description such as "sim-oracle" for the non-model sources).
     model: str

@@ -1,4 +1,5 @@
-"""`oracle` and `noisy_oracle`: the simulator's ground truth, exact or with a reward model's error.
+"""`oracle`, `noisy_oracle` and `random`: the simulator's ground truth, exact or with a reward
+model's error, and a score that carries no information.
 
 `oracle` returns the episode's `oracle_score` (the sim's rubric score of the final state), the
 stand-in for a careful human labeller in sim.
@@ -10,6 +11,11 @@ true scores (0.665 is RoboReward-8B's RoboRewardBench MAE, 0.906 Gemini Robotics
 noise is ordinal (near misses are likelier than far ones) and never leaves 1..5. Each episode's
 draw is seeded by (seed, episode_id), so re-scoring or resuming gives the same noisy score. Its
 results say "noisy_oracle" and a simulated model name, so reports cannot pass it off as a model.
+
+`random` is the no-information control: a score drawn uniformly from 1..5 whatever the episode
+shows (it needs no oracle score, so it runs on real episodes too). What RL learns from it is what
+the loop learns from a reward that says nothing. Its draw is seeded by (seed, episode_id) like
+`noisy_oracle`'s, and its results say "random" and a `simulated:` model name.
 """
 
 from __future__ import annotations
@@ -26,7 +32,10 @@ from envs.episode import Episode
 from reward_clients.base import RewardClient, RewardMapping, RewardResult
 from reward_clients.prompt import MAX_SCORE, MIN_SCORE
 
-__all__ = ["OracleConfig", "OracleClient", "NoisyOracleConfig", "NoisyOracleClient", "noise_table", "MAX_TARGET_MAE"]
+__all__ = [
+    "OracleConfig", "OracleClient", "NoisyOracleConfig", "NoisyOracleClient", "RandomConfig", "RandomClient",
+    "noise_table", "MAX_TARGET_MAE",
+]
 
 _SCORES = np.arange(MIN_SCORE, MAX_SCORE + 1)
 # The largest MAE reachable for every true score: a uniform guess around the middle score 3
@@ -141,7 +150,45 @@ class NoisyOracleClient(OracleClient):
         return f"simulated:sim-oracle+ordinal-noise(mae={self.noisy_config.target_mae:g},seed={self.noisy_config.seed})"
 
     def draw(self, episode: Episode, truth: int) -> int:
-        # Keyed by the episode id, not by call order: concurrent or repeated scoring agree.
-        digest = int.from_bytes(hashlib.sha256(episode.episode_id.encode()).digest()[:8], "little")
-        rng = np.random.default_rng([self.noisy_config.seed, digest])
-        return int(rng.choice(_SCORES, p=self.table[truth - 1]))
+        return int(_episode_rng(self.noisy_config.seed, episode).choice(_SCORES, p=self.table[truth - 1]))
+
+
+def _episode_rng(seed: int, episode: Episode) -> np.random.Generator:
+    """The generator of one episode's draw. Keyed by the episode id, not by call order: concurrent,
+    repeated or resumed scoring agree."""
+    digest = int.from_bytes(hashlib.sha256(episode.episode_id.encode()).digest()[:8], "little")
+    return np.random.default_rng([seed, digest])
+
+
+@dataclasses.dataclass(frozen=True)
+class RandomConfig:
+    """Settings of the `random` client."""
+
+    # Seed of the draws; with the episode id it fixes each episode's score.
+    seed: int = 0
+    # Score-to-reward mapping: "progress", "success", {score: reward} or five rewards.
+    mapping: Any = "progress"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise ValueError(f"RandomConfig: seed must be an int >= 0, got {self.seed!r}")
+        object.__setattr__(self, "mapping", RewardMapping.parse(self.mapping))
+
+
+class RandomClient(RewardClient):
+    """A uniform score 1..5 per episode, seeded: the reward that carries no information."""
+
+    source = "random"
+
+    def __init__(self, config: RandomConfig | None = None) -> None:
+        self.config = config or RandomConfig()
+        super().__init__(self.config.mapping)
+
+    @property
+    def model(self) -> str:
+        return f"simulated:uniform-random(seed={self.config.seed})"
+
+    def score(self, episode: Episode) -> RewardResult:
+        start = time.monotonic()
+        score = int(_episode_rng(self.config.seed, episode).integers(MIN_SCORE, MAX_SCORE + 1))
+        return self.result(episode, score, raw_text=str(score), attempts=1, latency_s=time.monotonic() - start)

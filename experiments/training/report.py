@@ -96,5 +96,7 @@ def write_report(run: RunDir) -> dict:
               for key, value in summary.items()]
     if config["reward"]["name"] == "noisy_oracle":
         lines += ["", "The reward source is a *simulated* reward model (the sim oracle with noise)."]
+    elif config["reward"]["name"] == "random":
+        lines += ["", "The reward source is *simulated*: uniform random scores (the no-information control)."]
     (run.report_dir / "summary.md").write_text("\n".join(lines) + "\n")
     return summary

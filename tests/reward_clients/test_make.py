@@ -71,7 +71,7 @@ def test_web_human_client_reads_the_run_labels(tmp_path):
 
 
 def test_oracle_clients_leave_the_run_directory_alone(tmp_path):
-    for name in ("oracle", "noisy_oracle"):
+    for name in ("oracle", "noisy_oracle", "random"):
         result = reward_clients.make(name, run_dir=tmp_path).score(episode_with_ramp(oracle_score=4))
         assert result.score is not None
     assert list(tmp_path.iterdir()) == []

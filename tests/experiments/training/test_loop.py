@@ -9,16 +9,23 @@ import json
 import threading
 import time
 
+import numpy as np
 import pytest
 import ray
 
 from configs import get_config
 from configs.overrides import apply_overrides, config_to_dict
 from experiments.rundir import RunDir
+from experiments.training.ablate import (
+    aggregate_sources,
+    parse_reward_specs,
+    parse_seeds,
+    seed_band,
+)
 from experiments.training.ablate import main as ablate_main
-from experiments.training.ablate import parse_reward_specs
 from experiments.training.base_policy import ensure_pretrained
 from experiments.training.evaluate import main as evaluate_main
+from experiments.training.evaluate import wilson_interval
 from experiments.training.loop import RewardSourceError, TrainingRun
 from experiments.training.train import train
 from reward_clients.testing import FakeVLLM, Reply
@@ -197,27 +204,86 @@ def test_an_unreachable_reward_server_stops_the_run_naming_its_url(base_config, 
     assert run.episode_ids() and not run.scored()  # kept on disk, pending for --resume
 
 
-def test_ablate_trains_each_reward_source_on_the_same_seeds(base_config, tmp_path):
+def test_ablate_trains_each_reward_source_on_each_seed(base_config, tmp_path):
     out = tmp_path / "ablation"
-    code = ablate_main(["debug", f"run.runs_dir={base_config.run.runs_dir}", "run.episodes=4",
-                        "run.eval_episodes=2", "--rewards", "oracle,noisy_oracle:target_mae=0.9",
-                        "--out", str(out)])
+    code = ablate_main(["debug", f"run.runs_dir={base_config.run.runs_dir}", "run.episodes=3", "run.env_actors=1",
+                        "run.eval_episodes=1", "--rewards", "oracle,random:seed=7", "--seeds", "0,1",
+                        "--eval-episodes", "2", "--out", str(out)])
     assert code == 0
     results = json.loads((out / "results.json").read_text())
-    assert set(results) == {"oracle", "noisy_oracle_target_mae-0.9"}
-    seeds = [sorted(row["seed"] for row in RunDir(r["run"]).metrics("episode")) for r in results.values()]
-    assert seeds[0] == seeds[1]  # the same episode seeds for every reward source
-    table = (out / "table.md").read_text()
-    assert "noisy_oracle_target_mae-0.9 (simulated)" in table and (out / "success.png").exists()
+    runs = {(row["source"], row["seed"]): row for row in results["runs"]}
+    assert len(results["runs"]) == 4 and set(runs) == {(s, seed) for s in ("oracle", "random_seed-7") for seed in (0, 1)}
+    episode_seeds = {}
+    for (label, seed), row in runs.items():
+        run = RunDir(row["run"])
+        assert run.root == out / f"{label}-seed{seed}" and run.read_config()["run"]["seed"] == seed
+        assert row["episodes"] == 2  # --eval-episodes wins over run.eval_episodes
+        assert row["simulated"] == (label != "oracle")
+        episode_seeds[label, seed] = sorted(r["seed"] for r in run.metrics("episode"))
+    for seed in (0, 1):  # the same training scenes for every source of one seed, other scenes per seed
+        assert episode_seeds["oracle", seed] == episode_seeds["random_seed-7", seed]
+    assert episode_seeds["oracle", 0] != episode_seeds["oracle", 1]
+    for label, source in results["sources"].items():
+        per_seed = [runs[label, seed]["success_rate"] for seed in source["seeds"]]
+        assert source["seeds"] == [0, 1] and source["success_rate_per_seed"] == per_seed
+        assert source["success_rate_mean"] == pytest.approx(sum(per_seed) / 2)
+        assert source["eval_episodes"] == 4  # both seeds' evaluation episodes pooled
+        low, high = source["ci95"]
+        assert low <= source["success_rate_mean"] <= high and high - low < 1
+    table = (out / "table.md").read_text().splitlines()
+    rows = [line for line in table[2:] if line.startswith("| ")]
+    assert len(rows) == 2 and rows[0].startswith("| oracle |") and rows[1].startswith("| random_seed-7 (simulated) |")
+    assert (out / "success.png").stat().st_size > 0
 
 
-def test_reward_specs_parse_and_refuse_bad_settings():
+def test_ablate_refuses_bad_seeds_and_evaluation_counts_before_any_run(tmp_path, capsys):
+    common = ["debug", f"run.runs_dir={tmp_path}", "--rewards", "oracle,random"]
+    assert ablate_main([*common, "--seeds", "0,x"]) == 2
+    assert "--seeds takes comma-separated ints" in capsys.readouterr().err
+    assert ablate_main([*common, "--eval-episodes", "0"]) == 2
+    assert "--eval-episodes (or run.eval_episodes) must be >= 1" in capsys.readouterr().err
+    assert ablate_main([*common[:-1], "oracle,random:target_mae=0.5"]) == 2
+    assert "target_mae" in capsys.readouterr().err
+    assert ablate_main(["debug", "run.seed=3", *common[1:]]) == 2
+    assert "give --seeds S instead of run.seed=S" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # no ablation folder for a refused command
+
+
+def test_reward_specs_and_seeds_parse_and_refuse_bad_input():
     assert parse_reward_specs("oracle, noisy_oracle:target_mae=0.665") == [
         ("oracle", ["reward.name=oracle"]),
         ("noisy_oracle_target_mae-0.665", ["reward.name=noisy_oracle", "reward.target_mae=0.665"]),
     ]
     with pytest.raises(ValueError, match="key=value"):
         parse_reward_specs("noisy_oracle:0.665")
+    with pytest.raises(ValueError, match="names a source twice"):
+        parse_reward_specs("oracle,oracle")
+    assert parse_seeds("0, 2,1") == [0, 2, 1]
+    for bad in ("", "1,1", "-1", "0.5"):
+        with pytest.raises(ValueError, match="--seeds"):
+            parse_seeds(bad)
+
+
+def test_ablation_aggregates_pool_every_seeds_evaluation():
+    rows = [{"source": "a", "seed": seed, "success_rate": rate, "episodes": 10, "mean_oracle_score": score,
+             "training_success_last20": None, "simulated": False}
+            for seed, rate, score in [(0, 0.2, 2.0), (1, 0.6, 4.0), (2, 0.7, 3.0)]]
+    source = aggregate_sources(rows)["a"]
+    assert source["success_rate_mean"] == pytest.approx(0.5) and source["success_rate_per_seed"] == [0.2, 0.6, 0.7]
+    assert (source["eval_successes"], source["eval_episodes"]) == (15, 30)
+    assert source["ci95"] == list(wilson_interval(15, 30))  # one interval over all 30 episodes
+    assert source["mean_oracle_score"] == pytest.approx(3.0) and source["training_success_last20_mean"] is None
+
+
+def test_learning_curves_average_seeds_where_every_seed_has_the_episode():
+    index, mean, low, high = seed_band([
+        (np.array([0, 1, 2, 3]), np.array([0.0, 0.5, 1.0, 1.0])),
+        (np.array([0, 2, 3, 4]), np.array([1.0, 0.0, 0.5, 0.5])),  # episode 1 damaged, one more scored
+    ])
+    np.testing.assert_array_equal(index, [0, 2, 3])
+    np.testing.assert_allclose(mean, [0.5, 0.5, 0.75])
+    np.testing.assert_allclose(low, [0.0, 0.0, 0.5])
+    np.testing.assert_allclose(high, [1.0, 1.0, 1.0])
 
 
 def test_pacing_collection_to_the_learner_finishes_every_episode(base_config, tmp_path):

@@ -64,7 +64,9 @@ class ActorCritic:
             )
         c = self.config
         set_field = object.__setattr__
-        set_field(self, "actor", TanhGaussianActor(c.hidden_dims, self.action_dim))
+        set_field(
+            self, "actor", TanhGaussianActor(c.hidden_dims, self.action_dim, c.init_log_std)
+        )
         set_field(self, "critic", Critic(c.hidden_dims, c.num_critics, c.critic_layer_norm))
         pixels = self.obs_input == "pixels"
         set_field(self, "image_encoder", ImageEncoder.from_config(self.encoder) if pixels else None)

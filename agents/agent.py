@@ -6,6 +6,7 @@ An `Agent` holds static definitions and pure functions only; it owns no params a
     state, metrics = agent.update(state, batch, key)           # jit this once
     step = agent.select_action(agent.policy_params(state), obs, key, deterministic=False)
     step.actions  # (H, 7) chunk for the robot;  step.noise  # (H, 7) diffusion noise (None for sac)
+    agent.warms_up(version)  # True: act with select_action(..., warmup=True), the base policy
 
 `obs` is a state (D,) or a dict {"state": (D,), "images": uint8 (C, H, W, 3)} when the encoder sees
 C cameras, or either with a leading batch axis.
@@ -76,6 +77,17 @@ class Agent:
         return self.builder.frame_spec(self.config)
 
     @property
+    def warmup_episodes(self) -> int:
+        """Episodes the learner waits for before its first update (0: no warm-up)."""
+        return self.builder.warmup_episodes(self.config)
+
+    def warms_up(self, params_version: int) -> bool:
+        """True while an actor holding params of `params_version` (the learner's update count)
+        should play the warm-up policy: before the first update, as the DSRL code acts with
+        N(0, I) noise until its first gradient step. The learner only counts episodes."""
+        return self.warmup_episodes > 0 and params_version == 0
+
+    @property
     def batch_shape(self) -> tuple[int, int]:
         """(n, B): minibatches per `update` call and their size."""
         return self.builder.batch_shape(self.config)
@@ -101,18 +113,28 @@ class Agent:
         """The params an actor needs to act (what `Learner.get_variables(["policy"])` returns)."""
         return {name: state.params[name] for name in self.builder.policy_param_names(self.config)}
 
-    @functools.partial(jax.jit, static_argnames=("self", "deterministic"))
+    @functools.partial(jax.jit, static_argnames=("self", "deterministic", "warmup"))
     def select_action(
-        self, params: dict, obs: Any, key: jax.Array, *, deterministic: bool = False
+        self,
+        params: dict,
+        obs: Any,
+        key: jax.Array,
+        *,
+        deterministic: bool = False,
+        warmup: bool = False,
     ) -> PolicyStep:
         """Policy-side action choice for one observation (D,) or a batch (B, D) (or obs dicts with
-        "images" (C, H, W, 3) or (B, C, H, W, 3) as well)."""
+        "images" (C, H, W, 3) or (B, C, H, W, 3) as well). `warmup`: the warm-up policy (see
+        `warms_up`) instead of the actor."""
         obs = as_obs(obs)
         self._check_images(obs)
         single = obs["state"].ndim == 1
         if single:
             obs = jax.tree.map(lambda x: x[None], obs)
-        actions, noise = self.builder.choose(self, params, obs, None if deterministic else key)
+        if warmup:
+            actions, noise = self.builder.choose_warmup(self, params, obs, key)
+        else:
+            actions, noise = self.builder.choose(self, params, obs, None if deterministic else key)
 
         def shape(x: jax.Array | None) -> jax.Array | None:
             if x is None:

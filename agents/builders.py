@@ -6,6 +6,7 @@ Asking a builder costs no JAX work, so the run loop can ask before any network e
     builder.uses_demos  # True for "sac": the loop hands demonstrations to the learner (RLPD)
     builder.acts_in     # "noise" or "action": what the replay buffer stores as the agent's action
     builder.frame_spec(config.agent)  # camera data the replay keeps per step: images, features, None
+    builder.warmup_episodes(config.agent)  # episodes before the first update (base policy acts)
     agent = make_agent(config.agent_kind, obs_dim, config.agent)  # agents.agent: the pieces built
 
 Kinds: "dsrl" (SAC in the diffusion policy's noise space, the paper's method), "dsrl_na" (DSRL
@@ -75,6 +76,19 @@ class AgentBuilder(abc.ABC):
         (uint8), or None without cameras."""
         encoder = config.diffusion.encoder
         return FrameSpec("images", encoder.frame_shape, "uint8") if encoder.uses_images else None
+
+    def warmup_episodes(self, config: AgentConfig) -> int:
+        """Episodes the learner waits for before its first update, played by `choose_warmup`
+        (0: no warm-up; only the DSRL kinds have one)."""
+        return 0
+
+    def choose_warmup(
+        self, agent: Agent, params: dict, obs: dict, key: jax.Array
+    ) -> tuple[jax.Array, jax.Array | None]:
+        """Like `choose`, for the warm-up episodes before the first update."""
+        raise ValueError(
+            f"agent kind {self.kind!r} has no warm-up (dsrl.warmup_episodes is DSRL's)"
+        )
 
     @abc.abstractmethod
     def batch_shape(self, config: AgentConfig) -> tuple[int, int]:
@@ -202,6 +216,19 @@ class DSRLBuilder(ActorCriticBuilder):
     ) -> tuple[jax.Array, jax.Array | None]:
         obs = agent.policy.with_image_features(params["diffusion"], obs)  # the CNN runs once
         noise, _ = agent.actor_critic.sample(params, obs, key)
+        return agent.policy.sample_flat(params["diffusion"], obs, noise), noise
+
+    def warmup_episodes(self, config: AgentConfig) -> int:
+        return config.dsrl.warmup_episodes
+
+    def choose_warmup(
+        self, agent: Agent, params: dict, obs: dict, key: jax.Array
+    ) -> tuple[jax.Array, jax.Array | None]:
+        """The base policy: w ~ N(0, I) clipped into the noise box, as the DSRL code's initial
+        rollouts do (so every stored noise is one the actor's box holds)."""
+        shape = (obs["state"].shape[0], agent.config.diffusion.flat_action_dim)
+        scale = agent.config.dsrl.noise_scale
+        noise = jnp.clip(jax.random.normal(key, shape), -scale, scale)
         return agent.policy.sample_flat(params["diffusion"], obs, noise), noise
 
 

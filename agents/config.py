@@ -15,6 +15,7 @@ import typing
 from typing import Any
 
 __all__ = [
+    "ACTOR_LOG_STD_RANGE",
     "AGENT_KINDS",
     "LEGACY_AGENT_KINDS",
     "AgentConfig",
@@ -31,6 +32,8 @@ __all__ = [
 AGENT_KINDS = ("dsrl", "dsrl_na", "sac", "bc")  # one builder each in agents/builders.py
 # Old name -> name: run directories and checkpoints written before a rename still hold the old one.
 LEGACY_AGENT_KINDS = {"dsrl_sac": "dsrl"}
+# (low, high) of the actor's log std: its network squashes the log std into this range.
+ACTOR_LOG_STD_RANGE = (-5.0, 2.0)
 
 
 def check_finite(config: Any) -> None:
@@ -198,6 +201,9 @@ class SACConfig:
     target_range: tuple[float, float] | None = None
     # "td": bootstrapped; "mc": gamma ** steps_to_end * episode return, which cannot self-inflate.
     critic_target: str = "td"
+    # The actor's log std at init, or None: the default init (log std about -1.5, std 0.2). A
+    # value (DSRL's 0: std 1) also starts the mean near 0, as the DSRL code's actor heads do.
+    init_log_std: float | None = None
 
     def __post_init__(self) -> None:
         check_finite(self)
@@ -207,6 +213,12 @@ class SACConfig:
         ):
             raise ValueError(
                 f"SACConfig: target_range must be (low, high) with low < high, got {self.target_range!r}"
+            )
+        low, high = ACTOR_LOG_STD_RANGE
+        if self.init_log_std is not None and not low < self.init_log_std < high:
+            raise ValueError(
+                f"SACConfig: init_log_std must be None (the default init) or in ({low}, {high}), "
+                f"the actor's log std range; got {self.init_log_std!r}"
             )
         if self.critic_target not in ("td", "mc"):
             raise ValueError(
@@ -238,12 +250,20 @@ class DSRLConfig:
     distill_noise_std: float = 1.0  # DSRL-NA: std of the noise Q^W is distilled on
     # Actor loss + weight * |w|^2 / 2: where the critic has no gradient, w stays at the mode, 0.
     noise_prior_weight: float = 0.0
+    # Until the learner's first update, which waits for this many episodes, env actors play the
+    # base policy: w ~ N(0, I) clipped into the noise box, not the noise actor. 0: no warm-up.
+    warmup_episodes: int = 0
 
     def __post_init__(self) -> None:
         check_finite(self)
         _positive(
             "DSRLConfig", noise_scale=self.noise_scale, distill_noise_std=self.distill_noise_std
         )
+        if not isinstance(self.warmup_episodes, int) or self.warmup_episodes < 0:
+            raise ValueError(
+                f"DSRLConfig: warmup_episodes must be an int >= 0 (0: no warm-up), "
+                f"got {self.warmup_episodes!r}"
+            )
         if self.noise_prior_weight < 0:
             raise ValueError(
                 f"DSRLConfig: noise_prior_weight must be >= 0, got {self.noise_prior_weight}"

@@ -147,8 +147,12 @@ class AgentLearner(Learner):
         return np.asarray(np.concatenate(jax.device_get(blocks)), np.float32)[: len(frames)]
 
     def updates_owed(self) -> int:
+        """Updates the update-to-data ratio owes; none before `replay.min_transitions` online
+        transitions and the agent's warm-up episodes (whatever played them) are in."""
         replay = self.agent.config.replay
         if len(self.replay) < replay.min_transitions:
+            return 0
+        if self.counters["episodes"] < self.agent.warmup_episodes:
             return 0
         due = math.floor(replay.utd_ratio * self.counters["transitions"])
         return max(0, due - self.counters["updates"])

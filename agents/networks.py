@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from agents.config import EncoderConfig
+from agents.config import ACTOR_LOG_STD_RANGE, EncoderConfig
 
 __all__ = [
     "Critic",
@@ -33,7 +33,10 @@ __all__ = [
     "tanh_gaussian_sample",
 ]
 
-_LOG_STD_MIN, _LOG_STD_MAX = -5.0, 2.0
+_LOG_STD_MIN, _LOG_STD_MAX = ACTOR_LOG_STD_RANGE
+# Kernel scale of the actor's last layer when its log std is set at init: the DSRL code's heads
+# (jaxrl2's LearnedStdTanhNormalPolicy) start at 1e-2, so mean ~ 0 and log std ~ its bias.
+_SMALL_HEAD_SCALE = 1e-2
 
 
 def split_named(key: jax.Array, names: Sequence[str]) -> dict[str, jax.Array]:
@@ -78,11 +81,15 @@ def as_obs(obs: Any) -> dict[str, Any]:
 
 
 class MLP(nn.Module):
-    """Dense layers with swish activations, optional LayerNorm; the last layer is linear."""
+    """Dense layers with swish activations, optional LayerNorm; the last layer is linear.
+
+    `out_scale` scales the last layer's initial kernel (None: Flax's default init).
+    """
 
     hidden_dims: Sequence[int]
     out_dim: int
     layer_norm: bool = False
+    out_scale: float | None = None
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -91,7 +98,10 @@ class MLP(nn.Module):
             if self.layer_norm:
                 x = nn.LayerNorm()(x)
             x = nn.swish(x)
-        return nn.Dense(self.out_dim)(x)
+        if self.out_scale is None:
+            return nn.Dense(self.out_dim)(x)
+        init = nn.initializers.variance_scaling(self.out_scale**2, "fan_in", "truncated_normal")
+        return nn.Dense(self.out_dim, kernel_init=init)(x)
 
 
 class ImageEncoder(nn.Module):
@@ -145,16 +155,26 @@ class Critic(nn.Module):
 
 
 class TanhGaussianActor(nn.Module):
-    """features -> (mean, log_std) of a Gaussian whose samples are squashed: a = scale * tanh(u)."""
+    """features -> (mean, log_std) of a Gaussian whose samples are squashed: a = scale * tanh(u).
+
+    The log std is squashed into [_LOG_STD_MIN, _LOG_STD_MAX]. With `init_log_std` set, the last
+    layer starts near zero and a fixed offset makes the log std `init_log_std` at init (mean ~ 0).
+    """
 
     hidden_dims: Sequence[int]
     action_dim: int
+    init_log_std: float | None = None
 
     @nn.compact
     def __call__(self, features: jax.Array) -> tuple[jax.Array, jax.Array]:
-        out = MLP(self.hidden_dims, 2 * self.action_dim)(features)
+        out_scale = None if self.init_log_std is None else _SMALL_HEAD_SCALE
+        out = MLP(self.hidden_dims, 2 * self.action_dim, out_scale=out_scale)(features)
         mean, log_std = jnp.split(out, 2, axis=-1)
-        log_std = _LOG_STD_MIN + 0.5 * (_LOG_STD_MAX - _LOG_STD_MIN) * (jnp.tanh(log_std) + 1.0)
+        half_range = 0.5 * (_LOG_STD_MAX - _LOG_STD_MIN)
+        if self.init_log_std is not None:
+            # tanh(offset) maps a zero output to init_log_std (checked inside the range).
+            log_std = log_std + np.arctanh((self.init_log_std - _LOG_STD_MIN) / half_range - 1.0)
+        log_std = _LOG_STD_MIN + half_range * (jnp.tanh(log_std) + 1.0)
         return mean, log_std
 
 

@@ -26,6 +26,7 @@ from configs.experiment import (
     RunConfig,
     encoder_for_env,
 )
+from configs.reference import dsrl_reference
 
 __all__ = [
     "get_config",
@@ -120,6 +121,10 @@ _REGISTRY.update(
     (config.name, config)
     for config in (_pixels(robot, task) for robot in ("widowx", "franka") for task in TASKS)
 )
+# The published DSRL settings beside ours (configs/reference.py): `*_dsrl_ref`, `*_dsrl_pixels_ref`.
+_REGISTRY.update((ref.name, ref) for ref in [
+    dsrl_reference(config) for name, config in list(_REGISTRY.items())
+    if name.endswith(("_dsrl", "_dsrl_pixels"))])
 _REGISTRY["debug"] = _debug()
 
 

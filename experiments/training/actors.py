@@ -78,7 +78,10 @@ class EnvActor:
         if guarded is not None:  # fresh params from the learner: tell the real robot's watchdog
             guarded.kick_learner()
         seed = RunDir.training_scene_seed(self.config.run.seed, episode_index)
-        chunks = policy_chunks(self.agent, params, jax.random.fold_in(self.key, episode_index), self.spec)
+        # Before the learner's first update (after dsrl.warmup_episodes) the base policy acts.
+        warmup = self.agent.warms_up(version)
+        chunks = policy_chunks(self.agent, params, jax.random.fold_in(self.key, episode_index), self.spec,
+                               warmup=warmup)
         while True:
             try:
                 episode = collect_episode(self.recorder, chunks, seed)
@@ -88,7 +91,8 @@ class EnvActor:
                     raise  # not the run's e-stop: only whoever set it may clear it
                 self.estop.wait_until_clear()
         episode.metadata.update(actor=self.index, params_version=int(version),
-                                agent_kind=self.config.agent_kind, episode_index=episode_index)
+                                agent_kind=self.config.agent_kind, episode_index=episode_index,
+                                warmup=warmup)
         episode.save(self.run.episode_path(episode.episode_id))
         self.busy_s += time.perf_counter() - start
         self.finished_at = time.time()
@@ -97,6 +101,7 @@ class EnvActor:
             "oracle_score": episode.oracle_score, "is_success": episode.is_success,
             "steps": episode.num_steps, "params_version": int(version), "seed": seed,
             "end_reason": episode.end_reason, "duration_s": time.perf_counter() - start,
+            "warmup": warmup,
         }
 
     def utilisation(self) -> dict[str, float]:

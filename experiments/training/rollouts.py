@@ -118,14 +118,17 @@ def collect_episode(
 
 
 def policy_chunks(
-    agent, params, key: jax.Array, spec: ObservationSpec | None = None, *, deterministic: bool = False
+    agent, params, key: jax.Array, spec: ObservationSpec | None = None, *, deterministic: bool = False,
+    warmup: bool = False,
 ) -> ChunkFn:
-    """Chunk function of a learned agent seeing `spec`; each call folds a fresh counter into `key`."""
+    """Chunk function of a learned agent seeing `spec`; each call folds a fresh counter into `key`.
+    `warmup`: the agent's warm-up policy (DSRL: the base policy's N(0, I) noise), not its actor."""
     counter = itertools.count()
 
     def choose(obs: dict) -> tuple[np.ndarray, np.ndarray | None]:
         step = agent.select_action(params, policy_observation(obs, spec),
-                                   jax.random.fold_in(key, next(counter)), deterministic=deterministic)
+                                   jax.random.fold_in(key, next(counter)), deterministic=deterministic,
+                                   warmup=warmup)
         noise = None if step.noise is None else np.asarray(step.noise)
         return np.asarray(step.actions), noise
 

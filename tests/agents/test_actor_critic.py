@@ -1,12 +1,17 @@
-"""SAC on pixels (DrQ-v2): one CNN shared by the critic ensemble, trained by the critic loss only."""
+"""SAC on pixels (DrQ-v2): one CNN shared by the critic ensemble, trained by the critic loss only;
+and the actor's std at init (DSRL's log std 0)."""
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
+from agents.actor_critic import ActorCritic
 from agents.agent import make_agent
+from agents.config import AgentConfig, SACConfig
+from agents.networks import ObsStats
 from tests.agents.helpers import OBS_DIM, make_images
 
 
@@ -74,3 +79,34 @@ def test_critic_updates_see_shifted_images_of_obs_and_next_obs(image_config):
     assert not np.array_equal(shifted["obs"]["images"], obs["images"])
     assert not np.array_equal(shifted["obs"]["images"], shifted["next_obs"]["images"])
     np.testing.assert_array_equal(shifted["obs"]["state"], obs["state"])
+
+
+def test_init_log_std_starts_the_actor_at_that_std_with_its_mean_near_zero():
+    """DSRL's noise actor starts at std 1 (log std 0) around w = 0; None keeps the default init."""
+    features = jax.random.normal(jax.random.key(3), (512, OBS_DIM))
+    sac = AgentConfig.debug().sac
+    log_stds = {}
+    for init_log_std in (None, 0.0, -1.0):
+        config = SACConfig(hidden_dims=sac.hidden_dims, init_log_std=init_log_std)
+        ac = ActorCritic(config, AgentConfig.debug().diffusion.encoder, 28, action_scale=1.5)
+        params = ac.init_params(jax.random.key(0), OBS_DIM, ObsStats.identity(OBS_DIM))
+        mean, log_std = ac.actor.apply(params["actor"], features)
+        log_stds[init_log_std] = np.asarray(log_std)
+        if init_log_std is not None:
+            np.testing.assert_allclose(log_std, init_log_std, atol=0.1)  # the head starts small
+            assert abs(float(log_std.mean()) - init_log_std) < 0.02
+            assert float(jnp.abs(mean).max()) < 0.1
+    np.testing.assert_allclose(np.exp(log_stds[0.0]).mean(), 1.0, atol=0.05)
+    assert abs(log_stds[None].mean() - 0.0) > 0.5  # the default init is not std 1
+    # Samples at init: w = 1.5 * tanh(u), u ~ N(~0, 1): spread over the box, centred on 0.
+    config = SACConfig(hidden_dims=sac.hidden_dims, init_log_std=0.0)
+    ac = ActorCritic(config, AgentConfig.debug().diffusion.encoder, 28, action_scale=1.5)
+    params = ac.init_params(jax.random.key(0), OBS_DIM, ObsStats.identity(OBS_DIM))
+    w, _ = ac.sample_from(params["actor"], features, jax.random.key(4))
+    assert abs(float(w.mean())) < 0.05 and 0.8 < float(w.std()) < 1.0
+
+
+def test_init_log_std_outside_the_actors_range_is_refused():
+    for bad in (2.0, -5.0, 3.0):
+        with pytest.raises(ValueError, match=r"init_log_std must be None .* in \(-5.0, 2.0\)"):
+            SACConfig(init_log_std=bad)

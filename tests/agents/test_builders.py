@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import numpy as np
 import pytest
@@ -10,7 +12,7 @@ from agents.agent import make_agent
 from agents.builders import BUILDERS, agent_builder
 from agents.config import AGENT_KINDS, AgentConfig
 from agents.diffusion import DiffusionPolicy
-from tests.agents.helpers import OBS_DIM
+from tests.agents.helpers import OBS_DIM, make_images
 
 # kind -> (uses_demos, acts_in, needs_diffusion, has_actor, policy params)
 EXPECTED = {
@@ -61,3 +63,61 @@ def test_each_agent_carries_its_builders_answers_and_acts_in_its_space(kind):
         np.testing.assert_array_equal(np.asarray(step.noise), 0.0)
     expected_n = 1 if kind == "bc" else config.sac.critic_updates_per_step
     assert agent.batch_shape[0] == expected_n
+
+
+def _warmup_agent(noise_scale: float, warmup_episodes: int = 2):
+    config = AgentConfig.debug()
+    dsrl = dataclasses.replace(
+        config.dsrl, noise_scale=noise_scale, warmup_episodes=warmup_episodes
+    )
+    agent = make_agent("dsrl", OBS_DIM, dataclasses.replace(config, dsrl=dsrl))
+    diffusion = DiffusionPolicy(config.diffusion, OBS_DIM).init(jax.random.key(1))
+    return agent, agent.policy_params(agent.init(jax.random.key(0), diffusion_params=diffusion))
+
+
+def test_warmup_noise_is_standard_normal_clipped_into_the_box_and_not_the_actors():
+    agent, params = _warmup_agent(noise_scale=4.0)  # a box that clips N(0, 1) once in ~16k
+    obs = jax.random.normal(jax.random.key(2), (4096, OBS_DIM))
+    key = jax.random.key(3)
+    warm = agent.select_action(params, obs, key, warmup=True)
+    noise = np.asarray(warm.noise)
+    assert noise.shape == (4096, 4, 7)
+    assert abs(noise.mean()) < 0.01 and abs(noise.std() - 1.0) < 0.01
+    # Exactly the key's N(0, I) draw, decoded by the base policy, whatever the actor says.
+    expected = np.asarray(jax.random.normal(key, (4096, 28))).reshape(noise.shape)
+    np.testing.assert_array_equal(noise, np.clip(expected, -4.0, 4.0))
+    decoded = agent.policy.sample_flat(params["diffusion"], {"state": obs}, noise.reshape(4096, 28))
+    np.testing.assert_allclose(np.asarray(warm.actions).reshape(4096, 28), decoded, atol=1e-6)
+    acted = np.asarray(agent.select_action(params, obs, key).noise)
+    assert not np.allclose(acted, noise) and np.abs(acted).max() <= 4.0
+    # A narrower box clips the draw, as the DSRL code's initial rollouts do.
+    agent, params = _warmup_agent(noise_scale=1.5)
+    clipped = np.asarray(agent.select_action(params, obs, key, warmup=True).noise)
+    np.testing.assert_array_equal(clipped, np.clip(expected, -1.5, 1.5))
+
+
+def test_only_the_dsrl_kinds_warm_up_and_only_before_the_first_update():
+    agent, _ = _warmup_agent(noise_scale=1.5, warmup_episodes=3)
+    assert agent.warmup_episodes == 3
+    assert agent.warms_up(0) and not agent.warms_up(1)
+    agent, _ = _warmup_agent(noise_scale=1.5, warmup_episodes=0)
+    assert not agent.warms_up(0)  # the default: the actor acts from the start
+    sac = make_agent("sac", OBS_DIM, AgentConfig.debug())
+    assert sac.warmup_episodes == 0 and not sac.warms_up(0)
+    with pytest.raises(ValueError, match="'sac' has no warm-up"):
+        sac.select_action(sac.init(jax.random.key(0)).params, np.zeros(OBS_DIM), jax.random.key(1),
+                          warmup=True)
+
+
+def test_warmup_on_cameras_decodes_the_draw_with_the_base_policys_own_encoder(image_config):
+    dsrl = dataclasses.replace(image_config.dsrl, warmup_episodes=1)
+    agent = make_agent("dsrl", OBS_DIM, dataclasses.replace(image_config, dsrl=dsrl))
+    diffusion = DiffusionPolicy(image_config.diffusion, OBS_DIM).init(jax.random.key(1))
+    params = agent.policy_params(agent.init(jax.random.key(0), diffusion_params=diffusion))
+    rng = np.random.default_rng(0)
+    obs = {"state": rng.normal(size=(8, OBS_DIM)).astype(np.float32),
+           "images": make_images(rng, 8)}
+    step = agent.select_action(params, obs, jax.random.key(2), warmup=True)
+    noise = np.asarray(step.noise).reshape(8, 28)
+    decoded = agent.policy.sample_flat(params["diffusion"], obs, noise)
+    np.testing.assert_allclose(np.asarray(step.actions).reshape(8, 28), decoded, atol=1e-6)

@@ -253,3 +253,20 @@ def test_a_pixel_learner_restores_its_encoder_and_refuses_a_state_checkpoint(
         ValueError, match=r"trained on the state only, this learner sees 2 camera\(s\) at 16x16"
     ):
         fresh.restore(tmp_path / "state")
+
+
+def test_no_update_is_owed_before_the_warmup_episodes_are_in(config):
+    """The learner counts episodes, whoever played them: the first update waits for N of them."""
+    dsrl = dataclasses.replace(config.dsrl, warmup_episodes=3)
+    replay = dataclasses.replace(config.replay, min_transitions=1, utd_ratio=2.0)
+    config = dataclasses.replace(config, dsrl=dsrl, replay=replay)
+    diffusion = DiffusionPolicy(config.diffusion, OBS_DIM).init(jax.random.key(1))
+    learner = make_learner("dsrl", OBS_DIM, config, diffusion_params=diffusion)
+    rng = np.random.default_rng(0)
+    for _ in range(2):
+        obs, actions = make_demo(rng)
+        noise = rng.normal(size=(4, 4, 7)).astype(np.float32)
+        learner.add_episode(obs=obs, actions=actions, noise=noise, reward=1.0, terminal=True)
+        assert learner.updates_owed() == 0
+    learner.add_episode(obs=obs, actions=actions, noise=noise, reward=0.0, terminal=False)
+    assert learner.updates_owed() == 2 * 12  # every transition so far, at the UTD ratio

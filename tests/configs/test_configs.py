@@ -21,7 +21,7 @@ def test_named_configs_use_the_agent_kind_in_their_name():
     for name in configs.names():
         config = configs.get_config(name)
         if name != "debug":
-            assert name.removesuffix("_pixels").endswith(f"_{config.agent_kind}"), name
+            assert name.removesuffix("_ref").removesuffix("_pixels").endswith(f"_{config.agent_kind}"), name
 
 
 @pytest.mark.parametrize("robot", ["widowx", "franka"])

@@ -157,8 +157,19 @@ class RealSenseCamera:
                     self._playback is not None
                     and self._playback.current_status() == self._rs.playback_status.stopped
                 ):
-                    self._finish(None, ended=True)
-                    return
+                    if not spec.loop:
+                        self._finish(None, ended=True)
+                        return
+                    # librealsense's repeat can stop at the end of the file when this thread is
+                    # late (a loaded machine): a looping recording starts again, it never ends.
+                    try:
+                        self._stop_pipeline()
+                        self._start_pipeline()
+                    except CameraError as failure:
+                        self._finish(failure)
+                        return
+                    last_frame = time.monotonic()
+                    continue
                 if time.monotonic() - last_frame < spec.frame_timeout_s:
                     continue
                 if self.reconnects >= spec.max_reconnects:

@@ -35,10 +35,10 @@ TINY = [
 
 @pytest.fixture(scope="module")
 def recordings(tmp_path_factory):
-    """Front and wrist RealSense recordings (two devices), played in a loop."""
+    """Front and wrist RealSense recordings (two devices) of 3 s each, played in a loop."""
     folder = tmp_path_factory.mktemp("recordings")
     return {
-        name: record_colour(folder / f"{name}.db3", serial, frames=15, fps=15, width=64, height=48)
+        name: record_colour(folder / f"{name}.db3", serial, frames=45, fps=15, width=64, height=48)
         for name, serial in (("front", "111"), ("wrist", "222"))
     }
 

@@ -86,6 +86,16 @@ def test_end_of_recording_is_an_error_not_a_reused_frame(recordings):
     assert numbers == sorted(set(numbers)) and numbers[-1] >= 30
 
 
+def test_a_looping_recording_never_ends(recordings):
+    """Dry runs replay a short recording for a whole run: past its end, again and again."""
+    with RealSenseCamera(spec(recordings["front"], loop=True, stale_after_s=2.0)) as cam:
+        deadline, frames = time.monotonic() + 2.5, 0  # the 0.6 s recording, about four times
+        while time.monotonic() < deadline:
+            cam.read(wait_new=True)
+            frames += 1
+    assert frames > 2 * 36  # it went past the end at least twice
+
+
 def test_stalled_camera_gives_a_stale_error(recordings):
     options = {"stale_after_s": 0.1, "frame_timeout_s": 2.0, "max_reconnects": 0}
     with RealSenseCamera(spec(recordings["front"], **options)) as cam:

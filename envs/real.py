@@ -36,7 +36,7 @@ import numpy as np
 from gymnasium import spaces
 from PIL import Image
 
-from envs.sim.env import proprio_space
+from envs.sim.env import DEFAULT_EPISODE_STEPS, proprio_space
 from envs.tasks import TASKS
 from robots.arm import (
     Arm,
@@ -57,7 +57,6 @@ __all__ = ["RealEnv", "resize_image", "operator_prompt", "END_REASONS"]
 
 CAMERAS = ("front", "wrist")  # the sim twin's camera names
 ACTION_DIM = 7
-DEFAULT_EPISODE_STEPS = {"pick_place": 80, "pick_place_multi": 80, "open_drawer": 60}
 # Exception type -> info["end_reason"]; the first match wins (subclasses first).
 END_REASONS: tuple[tuple[type[BaseException], str], ...] = (
     (CameraError, "camera_lost"),

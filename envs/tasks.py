@@ -99,21 +99,26 @@ class DrawerState:
     handle_touched: bool
 
 
-def pick_place_score(s: PickPlaceState) -> int:
-    offset = np.abs(np.asarray(s.object_pos[:2]) - np.asarray(s.cloth_center[:2]))
+def _over_cloth(s: PickPlaceState, centre) -> tuple[bool, bool, bool]:
+    """(inside, edge, resting) of the object against the cloth at `centre` (z = its top)."""
+    offset = np.abs(np.asarray(s.object_pos[:2]) - np.asarray(centre[:2]))
     half = np.asarray(s.cloth_half_size)
-    inside = bool(np.all(offset <= half))
-    edge = bool(np.all(offset <= half + s.object_half_size))
+    bottom = float(s.object_pos[2]) - s.object_half_size
+    return (bool(np.all(offset <= half)), bool(np.all(offset <= half + s.object_half_size)),
+            bottom <= float(centre[2]) + 0.01)
+
+
+def pick_place_score(s: PickPlaceState) -> int:
+    inside, edge, resting = _over_cloth(s, s.cloth_center)
     bottom = float(s.object_pos[2]) - s.object_half_size
     cloth_top = float(s.cloth_center[2])
-    resting = bottom <= cloth_top + 0.01
     if inside and resting and not s.held:
         return 5
     if (edge and resting) or (inside and bottom <= cloth_top + 0.10):
         return 4
     for other in s.other_cloths:  # on the wrong cloth: moved, but not as instructed
-        other_offset = np.abs(np.asarray(s.object_pos[:2]) - np.asarray(other[:2]))
-        if np.all(other_offset <= half + s.object_half_size) and bottom <= float(other[2]) + 0.01:
+        _, other_edge, other_resting = _over_cloth(s, other)
+        if other_edge and other_resting:
             return 2
     moved = float(np.linalg.norm(np.asarray(s.object_pos) - np.asarray(s.object_start)))
     start_gap = float(np.linalg.norm(np.asarray(s.object_start[:2]) - s.cloth_center[:2]))

@@ -43,6 +43,11 @@ _SCORES = np.arange(MIN_SCORE, MAX_SCORE + 1)
 MAX_TARGET_MAE = float(np.mean(np.abs(_SCORES - 3)))
 
 
+def _check_seed(owner: str, seed: Any) -> None:
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"{owner}: seed must be an int >= 0, got {seed!r}")
+
+
 @dataclasses.dataclass(frozen=True)
 class OracleConfig:
     """Settings of the `oracle` client."""
@@ -71,8 +76,7 @@ class NoisyOracleConfig:
                 f"NoisyOracleConfig: target_mae must be in [0, {MAX_TARGET_MAE:g}) (a uniform guess gives "
                 f"{MAX_TARGET_MAE:g} on a middle score), got {self.target_mae!r}"
             )
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"NoisyOracleConfig: seed must be an int >= 0, got {self.seed!r}")
+        _check_seed("NoisyOracleConfig", self.seed)
         object.__setattr__(self, "mapping", RewardMapping.parse(self.mapping))
 
 
@@ -170,8 +174,7 @@ class RandomConfig:
     mapping: Any = "progress"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise ValueError(f"RandomConfig: seed must be an int >= 0, got {self.seed!r}")
+        _check_seed("RandomConfig", self.seed)
         object.__setattr__(self, "mapping", RewardMapping.parse(self.mapping))
 
 

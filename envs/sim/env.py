@@ -447,11 +447,7 @@ class SimEnv(gymnasium.Env):
         if self.task_name in PICK_PLACE_TASKS:
             left, right = self._finger_contacts({self._object_geom})
             q = self._object_qpos
-            tops = []
-            for body in self._cloth_bodies:
-                top = self.data.xpos[body].copy()
-                top[2] = 2 * CLOTH_THICKNESS
-                tops.append(top)
+            tops = [np.array([*self.data.xpos[body][:2], 2 * CLOTH_THICKNESS]) for body in self._cloth_bodies]
             return pick_place_score(
                 PickPlaceState(
                     object_pos=self.data.qpos[q : q + 3].copy(),

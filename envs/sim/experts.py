@@ -98,7 +98,7 @@ class PickPlaceExpert(_Expert):
 
     def reset(self) -> None:
         super().reset()
-        cloths = getattr(self.env, "num_cloths", 1)
+        cloths = self.env.num_cloths
         # Drawn only with a choice to make, so single-cloth demos keep their noise sequence.
         self.cloth_index = int(self.rng.integers(cloths)) if cloths > 1 else 0
 

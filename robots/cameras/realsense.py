@@ -134,6 +134,10 @@ class RealSenseCamera:
                 )
         self._pipeline = pipeline
 
+    def _restart_pipeline(self) -> None:
+        self._stop_pipeline()
+        self._start_pipeline()
+
     def _stop_pipeline(self) -> None:
         pipeline, self._pipeline = self._pipeline, None
         if pipeline is not None:
@@ -162,17 +166,10 @@ class RealSenseCamera:
                         return
                     # librealsense's repeat can stop at the end of the file when this thread is
                     # late (a loaded machine): a looping recording starts again, it never ends.
-                    try:
-                        self._stop_pipeline()
-                        self._start_pipeline()
-                    except CameraError as failure:
-                        self._finish(failure)
-                        return
-                    last_frame = time.monotonic()
+                    restart = self._restart_pipeline
+                elif time.monotonic() - last_frame < spec.frame_timeout_s:
                     continue
-                if time.monotonic() - last_frame < spec.frame_timeout_s:
-                    continue
-                if self.reconnects >= spec.max_reconnects:
+                elif self.reconnects >= spec.max_reconnects:
                     self._finish(
                         CameraTimeout(
                             f"camera {spec.name}: no frame for {spec.frame_timeout_s} s after "
@@ -180,8 +177,10 @@ class RealSenseCamera:
                         )
                     )
                     return
+                else:
+                    restart = self._reconnect
                 try:
-                    self._reconnect()
+                    restart()
                 except CameraError as failure:
                     self._finish(failure)
                     return

@@ -17,7 +17,7 @@ from experiments.rundir import RunDir
 from experiments.training.estop import EStopWatcher, RunEStop
 from experiments.training.loop import NORMAL_ENDS
 from robots.guarded_arm import KeyboardEStop
-from tests.fixtures.train_process import rrl, start_train, wait_for
+from tests.fixtures.train_process import kill_if_running, rrl, start_train, wait_for
 
 # Episodes long enough (several seconds) that the e-stop arrives while they run.
 LONG_EPISODES = "env.max_episode_steps=2500"
@@ -136,9 +136,7 @@ def test_an_estop_stops_every_arm_until_cleared(tmp_path, runs_dir, how):
         assert rrl("estop", str(run_root), "--clear").returncode == 0
         code = process.wait(timeout=300)
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        kill_if_running(process)
     output = log.read_text()
     assert code == 0, output[-3000:]
     assert "E-STOP" in output and "e-stop cleared" in output

@@ -11,7 +11,13 @@ import pytest
 import envs
 from experiments.rundir import RunDir
 from experiments.training.interrupts import RunInterrupted, interrupts_stop_the_run
-from tests.fixtures.train_process import alive, start_train, wait_for, wait_until_gone
+from tests.fixtures.train_process import (
+    alive,
+    kill_if_running,
+    start_train,
+    wait_for,
+    wait_until_gone,
+)
 
 
 @pytest.mark.parametrize("how", ["SIGTERM to the process", "Ctrl-C to its process group"])
@@ -32,9 +38,7 @@ def test_a_signal_stops_the_run_cleanly(tmp_path, runs_dir, how):
             expected_code = 128 + signal.SIGINT
         code = process.wait(timeout=60)
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        kill_if_running(process)
     output = log.read_text()
     assert code == expected_code, output[-3000:]
     assert f"rrl train --resume {run_root}" in output

@@ -179,6 +179,8 @@ class RealSenseCamera:
                     return
                 else:
                     restart = self._reconnect
+                if self._stop.is_set():  # close() owns the pipeline now: never restart under it
+                    return
                 try:
                     restart()
                 except CameraError as failure:

@@ -21,9 +21,9 @@ from envs.sim.models import CLOTH_THICKNESS, HANDLE_STANDOFF, OBJECT_HALF
 __all__ = ["PickPlaceExpert", "OpenDrawerExpert", "make_expert", "EXPERT_VERSION"]
 
 OPEN, CLOSED = 1.0, -1.0
-# Part of the pretrained folder's hash (experiments.training.base_policy): bump it when a change here alters
-# what the experts demonstrate, so that runs record fresh demos instead of reusing old ones.
-EXPERT_VERSION = 2
+# Part of the pretrained folder's hash (experiments.training.base_policy): bump it when a change here, or
+# in the scenes they act in, alters what the experts demonstrate, so that runs record fresh demos.
+EXPERT_VERSION = 3
 
 
 class _Expert(abc.ABC):
@@ -96,11 +96,19 @@ class PickPlaceExpert(_Expert):
     # its fingers must go into a narrow gap behind the handle.)
     PHASE_TIMEOUT = 5
 
+    def __init__(self, env, noise: float = 0.0, seed: int | None = None, cloth: int | None = None):
+        self.cloth = cloth  # the cloth to use (index in colour order); None: one at random
+        super().__init__(env, noise=noise, seed=seed)
+
     def reset(self) -> None:
         super().reset()
         cloths = self.env.num_cloths
-        # Drawn only with a choice to make, so single-cloth demos keep their noise sequence.
-        self.cloth_index = int(self.rng.integers(cloths)) if cloths > 1 else 0
+        if self.cloth is not None:
+            if not 0 <= self.cloth < cloths:
+                raise ValueError(f"expert: cloth must be in [0, {cloths}), got {self.cloth}")
+            self.cloth_index = self.cloth
+        else:  # drawn only with a choice to make, so single-cloth demos keep their noise sequence
+            self.cloth_index = int(self.rng.integers(cloths)) if cloths > 1 else 0
 
     def act(self, obs: dict) -> np.ndarray:
         tcp = obs["proprio"][:3].astype(np.float64)
@@ -145,8 +153,11 @@ class OpenDrawerExpert(_Expert):
         return self._run(script, tcp)
 
 
-def make_expert(env, noise: float = 0.0, seed: int | None = None) -> _Expert:
-    """The scripted expert for `env`'s task."""
-    experts = {"pick_place": PickPlaceExpert, "pick_place_multi": PickPlaceExpert,
-               "open_drawer": OpenDrawerExpert}
-    return experts[env.unwrapped.task_name](env, noise=noise, seed=seed)
+def make_expert(env, noise: float = 0.0, seed: int | None = None, cloth: int | None = None) -> _Expert:
+    """The scripted expert for `env`'s task; `cloth` fixes a pick-and-place expert's cloth."""
+    task = env.unwrapped.task_name
+    if task == "open_drawer":
+        if cloth is not None:
+            raise ValueError("expert: open_drawer has no cloth to choose")
+        return OpenDrawerExpert(env, noise=noise, seed=seed)
+    return PickPlaceExpert(env, noise=noise, seed=seed, cloth=cloth)

@@ -105,8 +105,14 @@ def _record_demos(config: ExperimentConfig, directory: Path) -> None:
     # With successful_only, failed attempts are discarded, as an operator discards a botched
     # teleoperated demonstration; the cap stops a hopeless expert noise from looping forever.
     max_attempts = settings.demo_episodes * (10 if settings.successful_only else 1)
+    # A scene with several cloths is demonstrated once per cloth, so that the cloned policy sees
+    # every cloth as a goal in each scene; from one demo per scene it learnt a fixed choice per
+    # scene, and its noise could seldom steer it to the named cloth.
+    cloths = recorder.unwrapped.num_cloths if config.env.task == "pick_place_multi" else 1
     while kept < settings.demo_episodes and attempts < max_attempts:
-        episode = expert_episode(recorder, settings.demo_noise, settings.seed + attempts)
+        scene, cloth = divmod(attempts, cloths)
+        episode = expert_episode(recorder, settings.demo_noise, settings.seed + scene,
+                                 cloth if cloths > 1 else None)
         attempts += 1
         successes += bool(episode.is_success)
         if settings.successful_only and not episode.is_success:

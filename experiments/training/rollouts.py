@@ -135,9 +135,9 @@ def policy_chunks(
     return choose
 
 
-def expert_chunks(recorder: envs.EpisodeRecorder, noise: float, seed: int):
+def expert_chunks(recorder: envs.EpisodeRecorder, noise: float, seed: int, cloth: int | None = None):
     """(chunk function, reset hook) of the scripted expert: one action per chunk."""
-    expert = make_expert(recorder, noise=noise, seed=seed)
+    expert = make_expert(recorder, noise=noise, seed=seed, cloth=cloth)
 
     def choose(obs: dict) -> tuple[np.ndarray, None]:
         return expert.act(obs)[None], None
@@ -145,7 +145,10 @@ def expert_chunks(recorder: envs.EpisodeRecorder, noise: float, seed: int):
     return choose, expert.reset
 
 
-def expert_episode(recorder: envs.EpisodeRecorder, noise: float, seed: int) -> envs.Episode:
-    """One scripted-expert episode on scene `seed` (the expert's noise is seeded alike)."""
-    choose, reset = expert_chunks(recorder, noise, seed)
+def expert_episode(
+    recorder: envs.EpisodeRecorder, noise: float, seed: int, cloth: int | None = None
+) -> envs.Episode:
+    """One scripted-expert episode on scene `seed` (the expert's noise is seeded alike); `cloth`
+    fixes the cloth a pick-and-place expert uses (None: its own random choice)."""
+    choose, reset = expert_chunks(recorder, noise, seed, cloth)
     return collect_episode(recorder, choose, seed, reset=reset)

@@ -10,6 +10,7 @@ from gymnasium.utils.env_checker import check_env
 import envs
 from envs.sim.env import STATE_FIELDS
 from envs.sim.experts import make_expert
+from envs.sim.models import OBJECT_HALF, cloth_half
 from envs.tasks import CLOTH_COLOURS
 
 ALL_ENVS = [
@@ -47,7 +48,7 @@ def test_only_the_free_object_is_unbounded(robot, task):
         start = end
     assert start == space["state"].shape[0]
     # It can leave the table.
-    unbounded = {"object_pos", "object_minus_tcp", "cloth_minus_object",
+    unbounded = {"object_pos", "object_minus_tcp", "cloth_minus_object", "nearest_cloth_minus_object",
                  *(f"{colour}_cloth_minus_object" for colour in CLOTH_COLOURS)}
     assert bounded == {field: field not in unbounded for field in STATE_FIELDS[task]}
 
@@ -110,6 +111,25 @@ def test_observation_layout_matches_design():
     assert obs["proprio"].shape == (8 + 6,) and obs["state"].shape == (7,)
     np.testing.assert_allclose(obs["state"][4:7], obs["state"][1:4] - obs["proprio"][:3], atol=1e-6)
     assert info["task"] == "open the drawer"
+
+
+@pytest.mark.parametrize("robot", ["franka", "widowx"])
+def test_multi_cloth_state_names_the_nearest_cloth_and_starts_the_object_off_every_cloth(robot):
+    env = envs.make(robot, "pick_place_multi", cameras=())
+    half = np.array(cloth_half(robot, "pick_place_multi"))
+    for seed in range(20):
+        obs, _ = env.reset(seed=seed)
+        state = obs["state"]
+        # object pose (7), cloths in colour order (9), object - TCP (3), cloth - object each (9),
+        # then the nearest cloth's - object
+        to_cloths = state[19:28].reshape(3, 3)
+        np.testing.assert_allclose(to_cloths, state[7:16].reshape(3, 3) - state[:3], atol=1e-6)
+        nearest = np.argmin(np.linalg.norm(to_cloths[:, :2], axis=1))
+        np.testing.assert_array_equal(state[28:31], to_cloths[nearest])
+        # Clear of every cloth by 4 cm, as in pick_place: next to one, the cloned policy let go.
+        gaps = np.abs(to_cloths[:, :2]) - half - OBJECT_HALF
+        assert np.all(gaps.max(axis=1) > 0.04 - 1e-3), (seed, gaps)
+    env.close()
 
 
 @pytest.mark.parametrize(("robot", "task"), ALL_ENVS)

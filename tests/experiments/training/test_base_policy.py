@@ -76,3 +76,14 @@ def test_a_new_expert_version_gets_a_new_pretrained_dir(tmp_path, monkeypatch):
     before = pretrained_dir(config)
     monkeypatch.setattr(pretrain, "EXPERT_VERSION", pretrain.EXPERT_VERSION + 1)
     assert pretrained_dir(config) != before
+
+
+def test_a_multi_cloth_scene_is_demonstrated_once_per_cloth(tmp_path):
+    config = get_config("widowx_pick_place_multi_dsrl")
+    config = apply_overrides(config, [f"run.runs_dir={tmp_path}", "pretrain.demo_episodes=4",
+                                      "pretrain.demo_noise=0.0"])
+    _record_demos(config, tmp_path / "demos")
+    kept = _kept(tmp_path / "demos")
+    assert [episode.seed for episode in kept] == [1000, 1000, 1000, 1001]
+    # Scene 1000 ends with the object on the red cloth (a success), then on the other two (score 2).
+    assert [episode.oracle_score for episode in kept[:3]] == [5, 2, 2]

@@ -177,3 +177,15 @@ def test_multi_cloth_demos_pick_any_cloth_and_only_the_named_one_succeeds(robot)
     named = [score for index, score in outcomes if index == 0]
     others = [score for index, score in outcomes if index != 0]
     assert np.mean([score == 5 for score in named]) >= 0.9 and set(others) == {2}
+
+
+def test_an_expert_told_a_cloth_uses_it_and_a_wrong_cloth_is_refused():
+    env = envs.make("widowx", "pick_place_multi", cameras=())
+    for cloth, score in ((0, 5), (2, 2)):
+        expert = make_expert(env, noise=0.0, seed=0, cloth=cloth)
+        _, info = run_expert(env, expert, seed=3)
+        assert expert.cloth_index == cloth and info["progress_score"] == score
+    with pytest.raises(ValueError, match=r"cloth must be in \[0, 3\)"):
+        make_expert(env, cloth=3)
+    with pytest.raises(ValueError, match="open_drawer has no cloth"):
+        make_expert(envs.make("widowx", "open_drawer", cameras=()), cloth=0)

@@ -108,7 +108,7 @@ def _record_demos(config: ExperimentConfig, directory: Path) -> None:
     # A scene with several cloths is demonstrated once per cloth, so that the cloned policy sees
     # every cloth as a goal in each scene; from one demo per scene it learnt a fixed choice per
     # scene, and its noise could seldom steer it to the named cloth.
-    cloths = recorder.unwrapped.num_cloths if config.env.task == "pick_place_multi" else 1
+    cloths = recorder.unwrapped.num_cloths  # 1 for the single-cloth and drawer scenes
     while kept < settings.demo_episodes and attempts < max_attempts:
         scene, cloth = divmod(attempts, cloths)
         episode = expert_episode(recorder, settings.demo_noise, settings.seed + scene,

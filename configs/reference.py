@@ -23,8 +23,8 @@ Departures from our `_dsrl` configs, with the published values (ours -> here):
 | target entropy | 0 [R][P real, aloha] | -0.25 x 28 -> 0 |
 | actor log std at init | 0 [R passes log_std_init=0; P: heads at 1e-2, bias 0] | ~-1.5 -> 0 (std 1, mean ~0) |
 | temperature | learned, starts at 1, lr 3e-4 [R][P] | 0.1, lr 1e-3 -> 1, 3e-4 |
-| noise box | 1.5 [R can/lift/square; README "around 1.5"]; 1.0 [R transport, P libero]; 2.5 [P real] | 1.0 -> 1.5 |
-| noise prior | none [R][P] | 0.2 -> 0 |
+| noise box | 1.5 [R can/lift/square; README "around 1.5"]; 1.0 [R transport, P libero]; 2.5 [P real] | 1.0 (pick_place_multi 1.5) -> 1.5 |
+| noise prior | none [R][P] | 0.2 (pick_place_multi 0) -> 0 |
 | warm-up | N(0, I) clipped to the box, 1501-20001 steps x 4 envs [R]; N(0, I) until the first update: 500 decisions [P libero], 1 episode [P real] | none -> 25 episodes (a) |
 | first update | right after the warm-up [R learning_starts=1][P] | 400 transitions -> 1 (b) |
 | updates per decision | 20 [P libero, aloha]; 30 [P real]; README "utd around 20" | 2 -> 20 (c) |

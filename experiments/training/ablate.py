@@ -19,12 +19,20 @@ and seed, and, rewritten after every run so a long ablation shows what it has:
                    evaluation episodes of all its seeds
     table.md       one row per source: mean success, 95% interval, each seed's success, mean oracle score
     success.png    per source the moving success rate against episode, mean over seeds, min-max band
+
+`--out` an existing ablation folder continues it: runs already in its results.json are kept, not
+rerun, and the table and plot cover old and new runs together. So a stopped ablation picks up
+where it was, and more sources or seeds join the same table. It must be the same config, the same
+overrides and the same evaluation count. A run folder left by an interrupted run has no results
+row; it is renamed `<label>-seed<S>-interrupted[-N]` (its episodes stay on disk) and that run
+starts over.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -129,9 +137,8 @@ def _train_and_evaluate(label: str, seed: int, config: ExperimentConfig,
     run.write_config(config_to_dict(config))
     print(f"=== {label}, seed {seed}: {run.root}", flush=True)
     train(config, run)
-    rows = scored_rows(run)
-    success = np.array([bool(r["is_success"]) for r in rows], float)
-    curve = (np.array([r["episode_index"] for r in rows], int), moving_mean(success, WINDOW))
+    success = np.array([bool(r["is_success"]) for r in scored_rows(run)], float)
+    curve = _learning_curve(run)
     # Held-out scenes of evaluation seed `seed`: the same for every source of this seed.
     evaluation = evaluate_run(run.root, config.run.eval_episodes, seed=seed)
     row = {"source": label, "seed": seed, "run": str(run.root),
@@ -188,11 +195,50 @@ def _table(sources: dict[str, dict]) -> list[str]:
     return lines
 
 
-def _write(out: Path, base: ExperimentConfig, seeds: list[int], eval_episodes: int, rows: list[dict],
-           curves: dict, planned: int) -> list[str]:
+def _learning_curve(run: RunDir) -> tuple[np.ndarray, np.ndarray]:
+    rows = scored_rows(run)
+    success = np.array([bool(r["is_success"]) for r in rows], float)
+    return np.array([r["episode_index"] for r in rows], int), moving_mean(success, WINDOW)
+
+
+def _earlier_rows(out: Path, base: ExperimentConfig, overrides: list[str], eval_episodes: int) -> list[dict]:
+    """The finished runs of the ablation in `out` (none for a new folder); refuses a folder made
+    by another config, other overrides or another evaluation count, whose rows would not compare."""
+    path = out / "results.json"
+    if not path.exists():
+        return []
+    try:
+        earlier = json.loads(path.read_text())
+        rows = earlier["runs"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"--out {out}: cannot read its results.json ({error}); give a new --out folder") from None
+    mine = {"config": base.name, "overrides": overrides, "eval_episodes_per_run": eval_episodes}
+    theirs = {key: earlier.get(key) for key in mine}
+    if theirs != mine:
+        raise ValueError(f"--out {out} holds an ablation of {theirs}, this command asks for {mine}: "
+                         f"continue it with the same config, overrides and --eval-episodes, or give a new --out")
+    for row in rows:
+        if not Path(row["run"]).is_dir():
+            raise ValueError(f"--out {out}: its results.json lists the run {row['run']}, which is gone; "
+                             f"put it back or give a new --out")
+    return rows
+
+
+def _set_aside(run_root: Path) -> Path:
+    """Renames an interrupted run's folder out of the way, keeping what it recorded."""
+    for attempt in itertools.count(1):
+        aside = run_root.with_name(f"{run_root.name}-interrupted" + (f"-{attempt}" if attempt > 1 else ""))
+        if not aside.exists():
+            run_root.rename(aside)
+            return aside
+
+
+def _write(out: Path, base: ExperimentConfig, overrides: list[str], seeds: list[int], eval_episodes: int,
+           rows: list[dict], curves: dict, planned: int) -> list[str]:
     sources = aggregate_sources(rows)
-    results = {"config": base.name, "seeds": seeds, "eval_episodes_per_run": eval_episodes,
-               "runs_planned": planned, "runs": rows, "sources": sources}
+    results = {"config": base.name, "overrides": overrides, "seeds": seeds,
+               "eval_episodes_per_run": eval_episodes, "runs_planned": planned, "runs": rows,
+               "sources": sources}
     (out / "results.json").write_text(json.dumps(results, indent=1))
     lines = _table(sources)
     (out / "table.md").write_text("\n".join(lines) + "\n")
@@ -223,17 +269,31 @@ def main(argv: list[str]) -> int:
                              f"got {eval_episodes}")
         # One base policy for every run: pretrained where the base config keeps it.
         runs = _run_configs(base, specs, seeds, eval_episodes, str(pretrained_dir(base)))
+        rows = _earlier_rows(args.out, base, args.overrides, eval_episodes) if args.out else []
     except ValueError as error:
         print(f"rrl ablate: {error}", file=sys.stderr)
         return 2
     out = args.out or fresh_dir(Path(base.run.runs_dir), f"ablate-{base.name}")
-    rows: list[dict] = []
-    curves: dict[str, list] = {label: [] for label, _ in specs}
+    out.mkdir(parents=True, exist_ok=True)
+    done = {(row["source"], row["seed"]) for row in rows}
+    curves: dict[str, list] = {}
+    for row in rows:
+        curves.setdefault(row["source"], []).append(_learning_curve(RunDir(row["run"])))
+    planned = len(done | {(label, seed) for label, seed, _ in runs})
+    seeds = list(dict.fromkeys([*(row["seed"] for row in rows), *seeds]))
+    lines = _write(out, base, args.overrides, seeds, eval_episodes, rows, curves, planned) if rows else []
     for label, seed, config in runs:
+        if (label, seed) in done:
+            print(f"=== {label}, seed {seed}: finished earlier, kept", flush=True)
+            continue
+        run_root = out / f"{label}-seed{seed}"
+        if run_root.exists():
+            print(f"=== {label}, seed {seed}: {run_root} was interrupted; kept as {_set_aside(run_root)}, "
+                  f"starting it over", flush=True)
         row, curve = _train_and_evaluate(label, seed, config, out)
         rows.append(row)
-        curves[label].append(curve)
-        lines = _write(out, base, seeds, eval_episodes, rows, curves, len(runs))
+        curves.setdefault(label, []).append(curve)
+        lines = _write(out, base, args.overrides, seeds, eval_episodes, rows, curves, planned)
     print("\n".join(lines))
     print(f"plot, table and results: {out}")
     return 0

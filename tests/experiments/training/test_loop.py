@@ -236,6 +236,48 @@ def test_ablate_trains_each_reward_source_on_each_seed(base_config, tmp_path):
     assert (out / "success.png").stat().st_size > 0
 
 
+def test_ablate_continues_an_ablation_folder_without_rerunning_its_finished_runs(base_config, tmp_path, capsys):
+    out = tmp_path / "ablation"
+    common = ["debug", f"run.runs_dir={base_config.run.runs_dir}", "run.episodes=2", "run.env_actors=1",
+              "--eval-episodes", "1", "--out", str(out)]
+    assert ablate_main([*common, "--rewards", "oracle", "--seeds", "0"]) == 0
+    first = json.loads((out / "results.json").read_text())["runs"][0]
+    oracle_log = (out / "oracle-seed0" / "rewards.jsonl").read_text()
+    (out / "random-seed0").mkdir()  # what a run killed before its results row leaves
+    (out / "random-seed0" / "note").write_text("recorded")
+    capsys.readouterr()
+
+    assert ablate_main([*common, "--rewards", "oracle,random", "--seeds", "0"]) == 0
+    printed = capsys.readouterr().out
+    assert "oracle, seed 0: finished earlier, kept" in printed and "random-seed0 was interrupted" in printed
+    results = json.loads((out / "results.json").read_text())
+    assert [(row["source"], row["seed"]) for row in results["runs"]] == [("oracle", 0), ("random", 0)]
+    assert results["runs"][0] == first and (out / "oracle-seed0" / "rewards.jsonl").read_text() == oracle_log
+    assert set(results["sources"]) == {"oracle", "random"} and results["runs_planned"] == 2
+    assert (out / "random-seed0-interrupted" / "note").read_text() == "recorded"
+    table = (out / "table.md").read_text()
+    assert "| oracle |" in table and "| random (simulated) |" in table
+
+    # Rows of another setting would not compare: refused before anything runs.
+    assert ablate_main([*common[:2], "run.episodes=3", *common[3:], "--rewards", "oracle", "--seeds", "1"]) == 2
+    assert "continue it with the same config, overrides and --eval-episodes" in capsys.readouterr().err
+    assert not (out / "oracle-seed1").exists()
+
+
+def test_ablate_refuses_to_continue_a_folder_whose_runs_are_gone_or_unreadable(tmp_path, capsys):
+    out = tmp_path / "ablation"
+    out.mkdir()
+    common = ["debug", f"run.runs_dir={tmp_path}", "--rewards", "oracle", "--out", str(out)]
+    (out / "results.json").write_text("{not json")
+    assert ablate_main(common) == 2
+    assert "cannot read its results.json" in capsys.readouterr().err
+    row = {"source": "oracle", "seed": 0, "run": str(out / "oracle-seed0")}
+    (out / "results.json").write_text(json.dumps({
+        "config": "debug", "overrides": [f"run.runs_dir={tmp_path}"], "eval_episodes_per_run": 2, "runs": [row]}))
+    assert ablate_main(common) == 2
+    assert "lists the run" in capsys.readouterr().err and sorted(p.name for p in out.iterdir()) == ["results.json"]
+
+
 def test_ablate_refuses_bad_seeds_and_evaluation_counts_before_any_run(tmp_path, capsys):
     common = ["debug", f"run.runs_dir={tmp_path}", "--rewards", "oracle,random"]
     assert ablate_main([*common, "--seeds", "0,x"]) == 2

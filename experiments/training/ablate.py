@@ -256,7 +256,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--eval-episodes", type=int, default=None,
                         help="held-out scenes per run's evaluation (default: the config's run.eval_episodes)")
     parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # overrides may come after options
     try:
         if any(item.startswith("run.seed=") for item in args.overrides):
             raise ValueError("each run's run.seed comes from --seeds: give --seeds S instead of run.seed=S")

@@ -184,7 +184,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("config", help="a named config (see `rrl train --list`)")
     parser.add_argument("overrides", nargs="*", help="key.path=value")
     parser.add_argument("--force", action="store_true", help="record new demos and refit")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # overrides may come after options
     config = apply_overrides(get_config(args.config), args.overrides)
     _, _, folder = ensure_pretrained(config, force=args.force)
     print(f"base policy: {folder / 'diffusion'}")

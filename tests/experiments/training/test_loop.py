@@ -247,7 +247,8 @@ def test_ablate_continues_an_ablation_folder_without_rerunning_its_finished_runs
     (out / "random-seed0" / "note").write_text("recorded")
     capsys.readouterr()
 
-    assert ablate_main([*common, "--rewards", "oracle,random", "--seeds", "0"]) == 0
+    # Overrides may follow options, as in `rrl train`.
+    assert ablate_main(["debug", "--rewards", "oracle,random", *common[1:], "--seeds", "0"]) == 0
     printed = capsys.readouterr().out
     assert "oracle, seed 0: finished earlier, kept" in printed and "random-seed0 was interrupted" in printed
     results = json.loads((out / "results.json").read_text())

@@ -174,7 +174,7 @@ def _plot(path: Path, title: str, curves: dict[str, list[tuple[np.ndarray, np.nd
     ax.set_xlabel("episode")
     ax.set_ylabel(f"success rate (moving mean of {WINDOW})")
     ax.set_ylim(-0.05, 1.05)
-    ax.set_title(f"{title}: reward sources, mean and min-max over seeds")
+    ax.set_title(f"{title}: reward sources, mean and min-max over seeds", fontsize=9)
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -69,10 +69,9 @@ def _named(robot: str, task: str, agent: str) -> ExperimentConfig:
         # Hold the noise actor near w = 0, the base policy's mode, until the critic knows better.
         replay = dataclasses.replace(replay, min_transitions=400)
         sac = dataclasses.replace(sac, target_entropy_scale=0.25, num_critics=5)
-        dsrl = dataclasses.replace(dsrl, noise_scale=1.0, noise_prior_weight=0.2)
-        if task in _STEERING_TASKS:
-            # Here the mode often picks the wrong cloth: the noise must leave it (RESULTS.md).
-            dsrl = dataclasses.replace(dsrl, noise_scale=1.5, noise_prior_weight=0.0)
+        # Except where the mode often picks the wrong cloth: there the noise must leave it (RESULTS.md).
+        scale, prior = (1.5, 0.0) if task in _STEERING_TASKS else (1.0, 0.2)
+        dsrl = dataclasses.replace(dsrl, noise_scale=scale, noise_prior_weight=prior)
     demo_noise, demo_episodes = _DEMOS[robot, task]
     diffusion = dataclasses.replace(base.diffusion, **_DIFFUSION.get(task, {}))
     return ExperimentConfig(

@@ -137,8 +137,8 @@ def _train_and_evaluate(label: str, seed: int, config: ExperimentConfig,
     run.write_config(config_to_dict(config))
     print(f"=== {label}, seed {seed}: {run.root}", flush=True)
     train(config, run)
-    success = np.array([bool(r["is_success"]) for r in scored_rows(run)], float)
-    curve = _learning_curve(run)
+    index, success = _success_by_episode(run)
+    curve = (index, moving_mean(success, WINDOW))
     # Held-out scenes of evaluation seed `seed`: the same for every source of this seed.
     evaluation = evaluate_run(run.root, config.run.eval_episodes, seed=seed)
     row = {"source": label, "seed": seed, "run": str(run.root),
@@ -195,10 +195,16 @@ def _table(sources: dict[str, dict]) -> list[str]:
     return lines
 
 
-def _learning_curve(run: RunDir) -> tuple[np.ndarray, np.ndarray]:
+def _success_by_episode(run: RunDir) -> tuple[np.ndarray, np.ndarray]:
+    """(episode index, 1.0 where the episode succeeded) over the run's scored episodes."""
     rows = scored_rows(run)
-    success = np.array([bool(r["is_success"]) for r in rows], float)
-    return np.array([r["episode_index"] for r in rows], int), moving_mean(success, WINDOW)
+    return (np.array([r["episode_index"] for r in rows], int),
+            np.array([bool(r["is_success"]) for r in rows], float))
+
+
+def _learning_curve(run: RunDir) -> tuple[np.ndarray, np.ndarray]:
+    index, success = _success_by_episode(run)
+    return index, moving_mean(success, WINDOW)
 
 
 def _earlier_rows(out: Path, base: ExperimentConfig, overrides: list[str], eval_episodes: int) -> list[dict]:

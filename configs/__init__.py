@@ -9,7 +9,8 @@ fine-tuning); plus `debug`, a tiny config for tests. These see the sim's privile
 the fast sim variant. `<robot>_<task>_dsrl_pixels` see what a real arm gives, front and wrist
 cameras at 64x64 and proprio, no privileged state: the configs for the real robot.
 pick_place_multi is the benchmark where RL has to learn: three cloths, the instruction names one,
-and the base policy is fitted on demos that pick any (RESULTS.md says which task answers what).
+and the base policy is fitted on demos that pick any (RESULTS.md says which task answers what);
+dsrl_na learns it best (75 % against dsrl's 53 %, RESULTS.md).
 """
 
 from __future__ import annotations

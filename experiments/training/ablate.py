@@ -137,13 +137,13 @@ def _train_and_evaluate(label: str, seed: int, config: ExperimentConfig,
     run.write_config(config_to_dict(config))
     print(f"=== {label}, seed {seed}: {run.root}", flush=True)
     train(config, run)
-    index, success = _success_by_episode(run)
-    curve = (index, moving_mean(success, WINDOW))
+    curve = _learning_curve(run)
     # Held-out scenes of evaluation seed `seed`: the same for every source of this seed.
     evaluation = evaluate_run(run.root, config.run.eval_episodes, seed=seed)
     row = {"source": label, "seed": seed, "run": str(run.root),
            **{key: evaluation[key] for key in _EVALUATION_KEYS},
-           "training_success_last20": float(success[-WINDOW:].mean()) if len(success) else None,
+           # The curve's last point is the mean success of the last WINDOW episodes.
+           "training_success_last20": float(curve[1][-1]) if len(curve[1]) else None,
            # As the client labelled its own scores: a simulated reward model never passes as a model.
            "simulated": any(str(r.get("model", "")).startswith("simulated:") for r in run.rewards())}
     return row, curve
@@ -195,16 +195,11 @@ def _table(sources: dict[str, dict]) -> list[str]:
     return lines
 
 
-def _success_by_episode(run: RunDir) -> tuple[np.ndarray, np.ndarray]:
-    """(episode index, 1.0 where the episode succeeded) over the run's scored episodes."""
-    rows = scored_rows(run)
-    return (np.array([r["episode_index"] for r in rows], int),
-            np.array([bool(r["is_success"]) for r in rows], float))
-
-
 def _learning_curve(run: RunDir) -> tuple[np.ndarray, np.ndarray]:
-    index, success = _success_by_episode(run)
-    return index, moving_mean(success, WINDOW)
+    """(episode index, trailing moving mean of success) over the run's scored episodes."""
+    rows = scored_rows(run)
+    success = np.array([bool(r["is_success"]) for r in rows], float)
+    return np.array([r["episode_index"] for r in rows], int), moving_mean(success, WINDOW)
 
 
 def _earlier_rows(out: Path, base: ExperimentConfig, overrides: list[str], eval_episodes: int) -> list[dict]:

@@ -23,7 +23,7 @@ __all__ = ["PickPlaceExpert", "OpenDrawerExpert", "make_expert", "EXPERT_VERSION
 OPEN, CLOSED = 1.0, -1.0
 # Part of the pretrained folder's hash (experiments.training.base_policy): bump it when a change here, or
 # in the scenes they act in, alters what the experts demonstrate, so that runs record fresh demos.
-EXPERT_VERSION = 3
+EXPERT_VERSION = 4
 
 
 class _Expert(abc.ABC):

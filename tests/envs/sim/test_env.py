@@ -1,5 +1,6 @@
 """The sim twins: gymnasium conformance, seeding, rendering, kinematics and bad input."""
 
+import itertools
 import warnings
 
 import gymnasium
@@ -114,7 +115,7 @@ def test_observation_layout_matches_design():
 
 
 @pytest.mark.parametrize("robot", ["franka", "widowx"])
-def test_multi_cloth_state_names_the_nearest_cloth_and_starts_the_object_off_every_cloth(robot):
+def test_multi_cloth_scene_starts_the_object_off_every_cloth_with_a_clear_carry_to_each(robot):
     env = envs.make(robot, "pick_place_multi", cameras=())
     half = np.array(cloth_half(robot, "pick_place_multi"))
     for seed in range(20):
@@ -129,6 +130,13 @@ def test_multi_cloth_state_names_the_nearest_cloth_and_starts_the_object_off_eve
         # Clear of every cloth by 4 cm, as in pick_place: next to one, the cloned policy let go.
         gaps = np.abs(to_cloths[:, :2]) - half - OBJECT_HALF
         assert np.all(gaps.max(axis=1) > 0.04 - 1e-3), (seed, gaps)
+        # A straight carry to any cloth passes over no other cloth (sampled along the way).
+        obj, cloths = state[:2], state[7:16].reshape(3, 3)[:, :2]
+        path = np.linspace(0.0, 1.0, 200)[:, None]
+        for i, j in itertools.permutations(range(3), 2):
+            carried = obj + path * (cloths[i] - obj)
+            over = np.all(np.abs(carried - cloths[j]) < half + OBJECT_HALF, axis=1)
+            assert not over.any(), (seed, i, j)
     env.close()
 
 

@@ -35,7 +35,7 @@ STATE_FIELDS = {
     "pick_place": ("object_pos", "object_quat", "cloth_pos", "object_minus_tcp", "cloth_minus_object"),
     "pick_place_multi": ("object_pos", "object_quat", *(f"{c}_cloth_pos" for c in CLOTH_COLOURS),
                          "object_minus_tcp", *(f"{c}_cloth_minus_object" for c in CLOTH_COLOURS),
-                         "nearest_cloth_minus_object"),
+                         "nearest_cloth_minus_object", "object_minus_start"),
     "open_drawer": ("drawer_opening", "handle_pos", "handle_minus_tcp"),
 }
 PICK_PLACE_TASKS = ("pick_place", "pick_place_multi")
@@ -257,7 +257,8 @@ class SimEnv(gymnasium.Env):
             free, n = np.full(3, np.inf), self.num_cloths
             cloth_low = [place["x"][0], place["y"][0], 0.0]
             cloth_high = [place["x"][1], place["y"][1], 2 * CLOTH_THICKNESS]  # lies on the table
-            relative = n + (n > 1)  # each cloth's vector to the object, and the nearest one's
+            # each cloth's vector to the object; with several, the nearest one's and the carry's
+            relative = n + 2 * (n > 1)
             low = np.concatenate([-free, -np.ones(4), *[cloth_low] * n, -free, *[-free] * relative])
             high = np.concatenate([free, np.ones(4), *[cloth_high] * n, free, *[free] * relative])
             return low.astype(np.float32), high.astype(np.float32)
@@ -440,6 +441,10 @@ class SimEnv(gymnasium.Env):
                 # Whether the object is over some cloth (where demos let go) from one vector: from
                 # three, the cloned policy also let go on the way up from the grasp.
                 to_cloths.append(min(to_cloths, key=lambda v: float(np.linalg.norm(v[:2]))))
+                # Where the carry has gone so far: without it a lifted object mid-carry looked
+                # like one just lifted there, and the cloned policy chose its cloth afresh every
+                # chunk, so a far cloth was seldom reached under random noise.
+                to_cloths.append(obj - self._object_start)
             return np.concatenate([self.data.qpos[q : q + 7], *cloths, obj - tcp, *to_cloths]
                                   ).astype(np.float32)
         handle = self.data.xpos[self._handle_body]

@@ -50,6 +50,7 @@ def test_only_the_free_object_is_unbounded(robot, task):
     assert start == space["state"].shape[0]
     # It can leave the table.
     unbounded = {"object_pos", "object_minus_tcp", "cloth_minus_object", "nearest_cloth_minus_object",
+                 "object_minus_start",
                  *(f"{colour}_cloth_minus_object" for colour in CLOTH_COLOURS)}
     assert bounded == {field: field not in unbounded for field in STATE_FIELDS[task]}
 
@@ -122,7 +123,8 @@ def test_multi_cloth_scene_starts_the_object_off_every_cloth_with_a_clear_carry_
         obs, _ = env.reset(seed=seed)
         state = obs["state"]
         # object pose (7), cloths in colour order (9), object - TCP (3), cloth - object each (9),
-        # then the nearest cloth's - object
+        # then the nearest cloth's - object, and the object - its start (zero at reset)
+        np.testing.assert_array_equal(state[31:34], np.zeros(3))
         to_cloths = state[19:28].reshape(3, 3)
         np.testing.assert_allclose(to_cloths, state[7:16].reshape(3, 3) - state[:3], atol=1e-6)
         nearest = np.argmin(np.linalg.norm(to_cloths[:, :2], axis=1))
@@ -137,6 +139,20 @@ def test_multi_cloth_scene_starts_the_object_off_every_cloth_with_a_clear_carry_
             carried = obj + path * (cloths[i] - obj)
             over = np.all(np.abs(carried - cloths[j]) < half + OBJECT_HALF, axis=1)
             assert not over.any(), (seed, i, j)
+    env.close()
+
+
+def test_multi_cloth_state_follows_the_carry_from_the_object_start():
+    env = envs.make("widowx", "pick_place_multi", cameras=())
+    obs, _ = env.reset(seed=3)
+    start = obs["state"][:3].copy()
+    expert = make_expert(env.unwrapped, noise=0.0, seed=0, cloth=2)
+    moved = 0.0
+    for _ in range(60):
+        obs, *_ = env.step(expert.act(obs))
+        np.testing.assert_allclose(obs["state"][31:34], obs["state"][:3] - start, atol=1e-6)
+        moved = max(moved, float(np.linalg.norm(obs["state"][31:33])))
+    assert moved > 0.05  # the expert carried it off toward the blue cloth
     env.close()
 
 

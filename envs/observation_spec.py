@@ -24,8 +24,8 @@ PROPRIO_FIELDS = ("tcp_pos", "tcp_quat", "gripper_opening", "joints")
 # Numbers per privileged state field (envs.sim.env.STATE_FIELDS names them per task).
 STATE_FIELD_SIZES = {
     "object_pos": 3, "object_quat": 4, "cloth_pos": 3, "object_minus_tcp": 3,
-    "cloth_minus_object": 3, "nearest_cloth_minus_object": 3, "object_minus_start": 3, "drawer_opening": 1, "handle_pos": 3,
-    "handle_minus_tcp": 3,
+    "cloth_minus_object": 3, "nearest_cloth_minus_object": 3, "object_minus_start": 3,
+    "drawer_opening": 1, "handle_pos": 3, "handle_minus_tcp": 3,
     **{f"{colour}_cloth_{what}": 3 for colour in CLOTH_COLOURS for what in ("pos", "minus_object")},
 }
 

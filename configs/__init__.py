@@ -90,10 +90,11 @@ def _named(robot: str, task: str, agent: str) -> ExperimentConfig:
 # Pixel pretraining costs ~0.09 s a step on 2 CPU cores (64x64, two cameras, batch 256), where state
 # pretraining does 10k steps in about 35 s; 3000 steps are about 5 minutes.
 PIXEL_PRETRAIN_STEPS = 3000
-# (expert noise, demo episodes, pretraining steps) where the state configs' demos are too few for
-# pixels: the CNN must learn where the object is from the scenes it sees. Pick-and-place's pixel
-# base from 100 scenes overfit (37 % at zero noise); 400 cleaner ones gave 73 %, 800 gave 92 % (RESULTS.md).
-_PIXEL_BASE = {"pick_place": (0.15, 800, 12_000)}
+# Pixel bases whose state configs' demos are too few: the CNN learns where the object is only from
+# the scenes it sees. Pick-and-place's pixel base from 100 scenes overfit (37 % at zero noise); 400
+# cleaner ones gave 73 %, 800 gave 92 % (RESULTS.md).
+_PIXEL_DEMOS = {"pick_place": {"demo_noise": 0.15, "demo_episodes": 800}}
+_PIXEL_PRETRAIN_STEPS = {"pick_place": 12_000}
 
 
 def _pixels(robot: str, task: str) -> ExperimentConfig:
@@ -101,10 +102,8 @@ def _pixels(robot: str, task: str) -> ExperimentConfig:
     config = _named(robot, task, "dsrl")
     env = dataclasses.replace(config.env, cameras=("front", "wrist"), image_size=(64, 64),
                               privileged_state=False)
-    pretrain, steps = config.pretrain, PIXEL_PRETRAIN_STEPS
-    if task in _PIXEL_BASE:
-        demo_noise, demo_episodes, steps = _PIXEL_BASE[task]
-        pretrain = dataclasses.replace(pretrain, demo_noise=demo_noise, demo_episodes=demo_episodes)
+    pretrain = dataclasses.replace(config.pretrain, **_PIXEL_DEMOS.get(task, {}))
+    steps = _PIXEL_PRETRAIN_STEPS.get(task, PIXEL_PRETRAIN_STEPS)
     diffusion = dataclasses.replace(config.agent.diffusion, pretrain_steps=steps,
                                     encoder=encoder_for_env(config.agent.diffusion.encoder, env))
     agent = dataclasses.replace(config.agent, diffusion=diffusion)

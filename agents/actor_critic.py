@@ -35,7 +35,7 @@ from agents.networks import (
     split_named,
     tanh_gaussian_sample,
 )
-from agents.state import apply_grads
+from agents.state import apply_grads, polyak
 
 __all__ = ["OBS_INPUTS", "ActorCritic", "QFn"]
 
@@ -114,6 +114,8 @@ class ActorCritic:
         if self.trains_encoder:
             images = jnp.zeros((1, *self.encoder.frame_shape), jnp.uint8)
             params["encoder"] = self.image_encoder.init(keys["encoder"], images)
+        if self.config.actor_average_tau is not None:
+            params["actor_average"] = jax.tree.map(jnp.copy, params["actor"])
         return params
 
     def init_critic(self, key: jax.Array, obs_dim: int) -> Any:
@@ -255,5 +257,9 @@ class ActorCritic:
             "actor_q": jnp.mean(q),
         }
         params = {**params, "actor": actor, "log_alpha": log_alpha}
+        if self.config.actor_average_tau is not None:
+            params["actor_average"] = polyak(
+                params["actor_average"], actor, self.config.actor_average_tau
+            )
         opt_state = {**opt_state, "actor": actor_opt, "log_alpha": t_opt}
         return params, opt_state, metrics

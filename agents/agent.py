@@ -111,7 +111,10 @@ class Agent:
 
     def policy_params(self, state: AgentState) -> dict[str, Any]:
         """The params an actor needs to act (what `Learner.get_variables(["policy"])` returns)."""
-        return {name: state.params[name] for name in self.builder.policy_param_names(self.config)}
+        params = {name: state.params[name] for name in self.builder.policy_param_names(self.config)}
+        if "actor_average" in state.params:  # SACConfig.actor_average_tau: the average acts
+            params["actor"] = state.params["actor_average"]
+        return params
 
     @functools.partial(jax.jit, static_argnames=("self", "deterministic", "warmup"))
     def select_action(

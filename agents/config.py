@@ -204,10 +204,18 @@ class SACConfig:
     # The actor's log std at init, or None: the default init (log std about -1.5, std 0.2). A
     # value (DSRL's 0: std 1) also starts the mean near 0, as the DSRL code's actor heads do.
     init_log_std: float | None = None
+    # Polyak rate of an average of the actor that acts and is evaluated in its place, or None: the
+    # actor acts itself. The average keeps a run's final policy from landing on one update's swing.
+    actor_average_tau: float | None = None
 
     def __post_init__(self) -> None:
         check_finite(self)
         _dims("SACConfig", "hidden_dims", self.hidden_dims)
+        if self.actor_average_tau is not None and not 0.0 < self.actor_average_tau <= 1.0:
+            raise ValueError(
+                f"SACConfig: actor_average_tau must be None (no average) or in (0, 1], "
+                f"got {self.actor_average_tau!r}"
+            )
         if self.target_range is not None and not (
             len(self.target_range) == 2 and self.target_range[0] < self.target_range[1]
         ):

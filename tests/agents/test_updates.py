@@ -129,3 +129,47 @@ def test_noise_prior_holds_the_dsrl_actor_near_zero_noise(config, pretrained):
     assert 0.03 < mean_noise[1.0] < 0.2, mean_noise
     with pytest.raises(ValueError, match="noise_prior_weight"):
         dataclasses.replace(config.dsrl, noise_prior_weight=-0.1)
+
+
+def test_the_averaged_actor_acts_and_trails_the_trained_one(config, pretrained):
+    """With `sac.actor_average_tau` the policy an actor gets is a Polyak average of the trained
+    actor: tau 1 is the trained actor itself, a small tau lags behind it on the way to the bound."""
+    from agents.agent import make_agent
+    from agents.state import AgentState
+
+    params, _ = pretrained
+    obs = {"state": jnp.asarray(np.random.default_rng(0).normal(size=(64, OBS_DIM)), jnp.float32)}
+
+    def q_fn(params, features, noise):
+        return 0.1 * jnp.sum(noise, axis=-1)
+
+    def mean_mode(agent, state: AgentState) -> float:
+        policy = agent.policy_params(state)
+        mode, _ = agent.actor_critic.sample(policy, obs, None)
+        return float(jnp.mean(mode))
+
+    modes = {}
+    for tau in (1.0, 0.05):
+        sac = dataclasses.replace(
+            config.sac, actor_lr=1e-2, init_temperature=1e-4, actor_average_tau=tau
+        )
+        agent = make_agent("dsrl", OBS_DIM, dataclasses.replace(config, sac=sac))
+        state = agent.init(jax.random.key(0), diffusion_params=params)
+        start = mean_mode(agent, state)
+        ac = agent.actor_critic
+        features = ac.actor_features(state.params, obs)
+        step = jax.jit(
+            lambda p, o, k, ac=ac, f=features: ac.actor_and_temperature_step(p, o, f, k, q_fn)
+        )
+        p, o = state.params, state.opt_state
+        for i in range(20):
+            p, o, _ = step(p, o, jax.random.key(i))
+        state = state.replace(params=p, opt_state=o)
+        trained, _ = ac.sample(p, obs, None)
+        modes[tau] = (start, mean_mode(agent, state), float(jnp.mean(trained)))
+    start, averaged, trained = modes[1.0]
+    assert averaged == pytest.approx(trained) and trained > start + 0.3, modes
+    start, averaged, trained = modes[0.05]
+    assert start + 0.05 < averaged < trained - 0.1, modes  # 20 steps at 0.05: partly caught up
+    with pytest.raises(ValueError, match="actor_average_tau"):
+        dataclasses.replace(config.sac, actor_average_tau=0.0)

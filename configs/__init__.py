@@ -74,6 +74,10 @@ def _named(robot: str, task: str, agent: str) -> ExperimentConfig:
         # Except where the mode often picks the wrong cloth: there the noise must leave it (RESULTS.md).
         scale, prior = (1.5, 0.0) if task in _STEERING_TASKS else (1.0, 0.2)
         dsrl = dataclasses.replace(dsrl, noise_scale=scale, noise_prior_weight=prior)
+        if task in _STEERING_TASKS:
+            # A free noise actor swings between updates; an average over about 12 episodes acts
+            # and is kept, so a run's final policy does not land on one swing (RESULTS.md).
+            sac = dataclasses.replace(sac, actor_average_tau=0.002)
     demo_noise, demo_episodes = _DEMOS[robot, task]
     diffusion = dataclasses.replace(base.diffusion, **_DIFFUSION.get(task, {}))
     return ExperimentConfig(

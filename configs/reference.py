@@ -25,6 +25,7 @@ Departures from our `_dsrl` configs, with the published values (ours -> here):
 | temperature | learned, starts at 1, lr 3e-4 [R][P] | 0.1, lr 1e-3 -> 1, 3e-4 |
 | noise box | 1.5 [R can/lift/square; README "around 1.5"]; 1.0 [R transport, P libero]; 2.5 [P real] | 1.0 (pick_place_multi 1.5) -> 1.5 |
 | noise prior | none [R][P] | 0.2 (pick_place_multi 0) -> 0 |
+| acting actor | the trained one [R][P] | pick_place_multi: a Polyak average, rate 0.002 -> the trained one |
 | warm-up | N(0, I) clipped to the box, 1501-20001 steps x 4 envs [R]; N(0, I) until the first update: 500 decisions [P libero], 1 episode [P real] | none -> 25 episodes (a) |
 | first update | right after the warm-up [R learning_starts=1][P] | 400 transitions -> 1 (b) |
 | updates per decision | 20 [P libero, aloha]; 30 [P real]; README "utd around 20" | 2 -> 20 (c) |
@@ -87,6 +88,7 @@ def dsrl_reference(config: ExperimentConfig) -> ExperimentConfig:
         discount=0.99,
         tau=0.005,
         critic_updates_per_step=1,
+        actor_average_tau=None,
     )
     dsrl = dataclasses.replace(
         agent.dsrl, noise_scale=1.5, noise_prior_weight=0.0, warmup_episodes=25

@@ -72,13 +72,13 @@ def _named(robot: str, task: str, agent: str) -> ExperimentConfig:
         # Hold the noise actor near w = 0, the base policy's mode, until the critic knows better.
         replay = dataclasses.replace(replay, min_transitions=400)
         sac = dataclasses.replace(sac, target_entropy_scale=0.25, num_critics=5)
-        # Except where the mode often picks the wrong cloth: there the noise must leave it (RESULTS.md).
-        scale, prior = (1.5, 0.0) if task in _STEERING_TASKS else (1.0, 0.2)
+        # Except where the mode often picks the wrong cloth: there the noise must leave it, and as
+        # a free noise actor swings between updates, its average over about 12 episodes acts and
+        # is kept, so a run's final policy does not land on one swing (RESULTS.md).
+        steering = task in _STEERING_TASKS
+        scale, prior, average = (1.5, 0.0, 0.002) if steering else (1.0, 0.2, None)
         dsrl = dataclasses.replace(dsrl, noise_scale=scale, noise_prior_weight=prior)
-        if task in _STEERING_TASKS:
-            # A free noise actor swings between updates; an average over about 12 episodes acts
-            # and is kept, so a run's final policy does not land on one swing (RESULTS.md).
-            sac = dataclasses.replace(sac, actor_average_tau=0.002)
+        sac = dataclasses.replace(sac, actor_average_tau=average)
     demo_noise, demo_episodes = _DEMOS[robot, task]
     diffusion = dataclasses.replace(base.diffusion, **_DIFFUSION.get(task, {}))
     return ExperimentConfig(

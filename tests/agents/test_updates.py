@@ -98,32 +98,38 @@ def test_critic_targets_td_or_monte_carlo_clipped_to_the_return_range():
         dataclasses.replace(base.sac, critic_target="lambda")
 
 
-def test_noise_prior_holds_the_dsrl_actor_near_zero_noise(config, pretrained):
-    """Against a critic that rewards every noise dimension alike (Q = 0.1 * sum(w)), the actor
-    runs to the noise bound; with the prior weight 1 its optimum is w = 0.1 per dimension."""
+def _climb_a_rising_critic(config, diffusion_params, obs: dict, steps: int):
+    """A DSRL agent's (agent, fresh state, state after `steps` actor steps) against a critic that
+    rewards every noise dimension alike, Q = 0.1 * sum(w)."""
     from agents.agent import make_agent
-
-    params, _ = pretrained
-    obs = {"state": jnp.asarray(np.random.default_rng(0).normal(size=(64, OBS_DIM)), jnp.float32)}
 
     def q_fn(params, features, noise):
         return 0.1 * jnp.sum(noise, axis=-1)
 
+    agent = make_agent("dsrl", OBS_DIM, config)
+    state = agent.init(jax.random.key(0), diffusion_params=diffusion_params)
+    ac = agent.actor_critic
+    features = ac.actor_features(state.params, obs)
+    step = jax.jit(lambda p, o, k: ac.actor_and_temperature_step(p, o, features, k, q_fn))
+    p, o = state.params, state.opt_state
+    for i in range(steps):
+        p, o, _ = step(p, o, jax.random.key(i))
+    return agent, state, state.replace(params=p, opt_state=o)
+
+
+def test_noise_prior_holds_the_dsrl_actor_near_zero_noise(config, pretrained):
+    """Against a critic that rewards every noise dimension alike (Q = 0.1 * sum(w)), the actor
+    runs to the noise bound; with the prior weight 1 its optimum is w = 0.1 per dimension."""
+    params, _ = pretrained
+    obs = {"state": jnp.asarray(np.random.default_rng(0).normal(size=(64, OBS_DIM)), jnp.float32)}
     mean_noise = {}
     for weight in (0.0, 1.0):
         dsrl = dataclasses.replace(config.dsrl, noise_scale=1.0, noise_prior_weight=weight)
         sac = dataclasses.replace(config.sac, actor_lr=1e-2, init_temperature=1e-4)
-        agent = make_agent("dsrl", OBS_DIM, dataclasses.replace(config, dsrl=dsrl, sac=sac))
-        state = agent.init(jax.random.key(0), diffusion_params=params)
-        ac = agent.actor_critic
-        features = ac.actor_features(state.params, obs)
-        step = jax.jit(
-            lambda p, o, k, ac=ac, f=features: ac.actor_and_temperature_step(p, o, f, k, q_fn)
+        agent, _, state = _climb_a_rising_critic(
+            dataclasses.replace(config, dsrl=dsrl, sac=sac), params, obs, steps=300
         )
-        p, o = state.params, state.opt_state
-        for i in range(300):
-            p, o, _ = step(p, o, jax.random.key(i))
-        mode, _ = agent.actor_critic.sample(p, obs, None)
+        mode, _ = agent.actor_critic.sample(state.params, obs, None)
         mean_noise[weight] = float(jnp.mean(mode))
     assert mean_noise[0.0] > 0.8, mean_noise  # pushed towards the bound of 1
     assert 0.03 < mean_noise[1.0] < 0.2, mean_noise
@@ -134,18 +140,11 @@ def test_noise_prior_holds_the_dsrl_actor_near_zero_noise(config, pretrained):
 def test_the_averaged_actor_acts_and_trails_the_trained_one(config, pretrained):
     """With `sac.actor_average_tau` the policy an actor gets is a Polyak average of the trained
     actor: tau 1 is the trained actor itself, a small tau lags behind it on the way to the bound."""
-    from agents.agent import make_agent
-    from agents.state import AgentState
-
     params, _ = pretrained
     obs = {"state": jnp.asarray(np.random.default_rng(0).normal(size=(64, OBS_DIM)), jnp.float32)}
 
-    def q_fn(params, features, noise):
-        return 0.1 * jnp.sum(noise, axis=-1)
-
-    def mean_mode(agent, state: AgentState) -> float:
-        policy = agent.policy_params(state)
-        mode, _ = agent.actor_critic.sample(policy, obs, None)
+    def mean_mode(agent, actor_params: dict) -> float:
+        mode, _ = agent.actor_critic.sample(actor_params, obs, None)
         return float(jnp.mean(mode))
 
     modes = {}
@@ -153,20 +152,14 @@ def test_the_averaged_actor_acts_and_trails_the_trained_one(config, pretrained):
         sac = dataclasses.replace(
             config.sac, actor_lr=1e-2, init_temperature=1e-4, actor_average_tau=tau
         )
-        agent = make_agent("dsrl", OBS_DIM, dataclasses.replace(config, sac=sac))
-        state = agent.init(jax.random.key(0), diffusion_params=params)
-        start = mean_mode(agent, state)
-        ac = agent.actor_critic
-        features = ac.actor_features(state.params, obs)
-        step = jax.jit(
-            lambda p, o, k, ac=ac, f=features: ac.actor_and_temperature_step(p, o, f, k, q_fn)
+        agent, start, end = _climb_a_rising_critic(
+            dataclasses.replace(config, sac=sac), params, obs, steps=20
         )
-        p, o = state.params, state.opt_state
-        for i in range(20):
-            p, o, _ = step(p, o, jax.random.key(i))
-        state = state.replace(params=p, opt_state=o)
-        trained, _ = ac.sample(p, obs, None)
-        modes[tau] = (start, mean_mode(agent, state), float(jnp.mean(trained)))
+        modes[tau] = (
+            mean_mode(agent, agent.policy_params(start)),
+            mean_mode(agent, agent.policy_params(end)),  # what an actor gets: the average
+            mean_mode(agent, end.params),  # the trained actor
+        )
     start, averaged, trained = modes[1.0]
     assert averaged == pytest.approx(trained) and trained > start + 0.3, modes
     start, averaged, trained = modes[0.05]

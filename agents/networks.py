@@ -104,6 +104,36 @@ class MLP(nn.Module):
         return nn.Dense(self.out_dim, kernel_init=init)(x)
 
 
+class StridedConv(nn.Module):
+    """nn.Conv (square kernel, SAME padding, stride) computed as one matmul over gathered patches.
+
+    The same parameters, initialisation and output as `nn.Conv(features, (k, k), (s, s))`, but
+    XLA:CPU runs its gradient about 1.6x faster than a convolution's at these sizes (64x64
+    images, a few dozen channels): the patches are k * k strided slices, concatenated.
+    """
+
+    features: int
+    kernel: int
+    stride: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        k, s, channels = self.kernel, self.stride, x.shape[-1]
+        weights = self.param("kernel", nn.initializers.lecun_normal(), (k, k, channels, self.features))
+        bias = self.param("bias", nn.initializers.zeros, (self.features,))
+        height, width = x.shape[-3:-1]
+        if k == s and height % s == 0 and width % s == 0:  # non-overlapping patches: a reshape
+            x = x.reshape((-1, height // s, s, width // s, s, channels)).swapaxes(2, 3)
+            return x.reshape((*x.shape[:3], -1)) @ weights.reshape(-1, self.features) + bias
+        out_h, out_w = -(-height // s), -(-width // s)
+        pads = [(total // 2, total - total // 2)
+                for total in (max((out_h - 1) * s + k - height, 0), max((out_w - 1) * s + k - width, 0))]
+        x = jnp.pad(x, ((0, 0), *pads, (0, 0)))
+        patches = [x[:, i : i + (out_h - 1) * s + 1 : s, j : j + (out_w - 1) * s + 1 : s, :]
+                   for i in range(k) for j in range(k)]  # (i, j, channel): the kernel's order
+        return jnp.concatenate(patches, axis=-1) @ weights.reshape(-1, self.features) + bias
+
+
 class ImageEncoder(nn.Module):
     """uint8 camera images (..., C, H, W, 3) -> (..., C * feature_dim) features.
 
@@ -124,10 +154,11 @@ class ImageEncoder(nn.Module):
     def __call__(self, images: jax.Array) -> jax.Array:
         batch_shape, cameras = images.shape[:-4], images.shape[-4]
         x = images.reshape((-1, *images.shape[-3:])).astype(jnp.float32) / 255.0 - 0.5
-        patch = (self.patch_size, self.patch_size)
-        x = nn.swish(nn.Conv(self.conv_channels[0], kernel_size=patch, strides=patch)(x))
-        for channels in self.conv_channels[1:]:
-            x = nn.swish(nn.Conv(channels, kernel_size=(3, 3), strides=(2, 2))(x))
+        # Named as nn.Conv names its layers, so checkpoints fitted before keep loading.
+        x = nn.swish(StridedConv(self.conv_channels[0], self.patch_size, self.patch_size,
+                                 name="Conv_0")(x))
+        for i, channels in enumerate(self.conv_channels[1:], start=1):
+            x = nn.swish(StridedConv(channels, 3, 2, name=f"Conv_{i}")(x))
         x = x.reshape((x.shape[0], -1))
         x = jnp.tanh(nn.LayerNorm()(nn.Dense(self.feature_dim)(x)))
         return x.reshape((*batch_shape, cameras * self.feature_dim))

@@ -14,17 +14,10 @@ matplotlib.use("Agg")  # files only; no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from experiments.curves import moving_mean  # noqa: E402
 from experiments.rundir import RunDir  # noqa: E402
 
-__all__ = ["write_report", "moving_mean", "scored_rows"]
-
-
-def moving_mean(values: np.ndarray, window: int = 20) -> np.ndarray:
-    values = np.asarray(values, float)
-    out = np.empty_like(values)
-    for i in range(len(values)):
-        out[i] = values[max(0, i - window + 1) : i + 1].mean()
-    return out
+__all__ = ["write_report", "scored_rows"]
 
 
 def scored_rows(run: RunDir) -> list[dict]:

@@ -12,10 +12,11 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
+from experiments.curves import moving_mean
 from experiments.dashboard.pages.shared import json_body, render_page, run_view
 from experiments.dashboard.runview import RunView
 
-__all__ = ["blueprint", "overview", "curves", "moving_mean"]
+__all__ = ["blueprint", "overview", "curves"]
 
 blueprint = Blueprint("run", __name__)
 
@@ -126,21 +127,11 @@ def curves(view: RunView) -> dict[str, Any]:
     progress = view.metrics("progress")
     t0 = progress[0]["time"] if progress else 0.0
     return {
-        "success": success, "success_mean": _with_x(success, moving_mean([y for _, y in success])),
-        "reward": reward, "reward_mean": _with_x(reward, moving_mean([y for _, y in reward])),
+        "success": success, "success_mean": _with_x(success, moving_mean([y for _, y in success]).tolist()),
+        "reward": reward, "reward_mean": _with_x(reward, moving_mean([y for _, y in reward]).tolist()),
         "queue": [[round(r["time"] - t0, 2), r.get("pending") or 0] for r in progress],
         "latency": [[r["episode_index"], r["latency_s"]] for r in reward_rows if r.get("latency_s") is not None],
     }
-
-
-def moving_mean(values: list[float], window: int = 20) -> list[float]:
-    out, total = [], 0.0
-    for i, value in enumerate(values):
-        total += value
-        if i >= window:
-            total -= values[i - window]
-        out.append(total / min(i + 1, window))
-    return out
 
 
 def _percentile(values: list[float], q: float) -> float | None:

@@ -6,8 +6,9 @@ Names are `<robot>_<task>_<agent>` for robot in {franka, widowx}, task in {pick_
 pick_place_multi, open_drawer} and agent one of `agents.config.AGENT_KINDS`: dsrl (SAC in the diffusion policy's
 noise space, the paper's method), dsrl_na, sac (RLPD-style SAC on actions), bc (reward-filtered BC
 fine-tuning); plus `debug`, a tiny config for tests. These see the sim's privileged object state:
-the fast sim variant. `<robot>_<task>_dsrl_pixels` see what a real arm gives, front and wrist
-cameras at 64x64 and proprio, no privileged state: the configs for the real robot.
+the fast sim variant. `<robot>_<task>_dsrl_pixels` and `_dsrl_na_pixels` see what a real arm
+gives, front and wrist cameras at 64x64 and proprio, no privileged state: the configs for the real
+robot.
 pick_place_multi is the benchmark where RL has to learn: three cloths, the instruction names one,
 and the base policy is fitted on demos that pick any (RESULTS.md says which task answers what);
 dsrl_na learns it best (83 % over 3 seeds with the oracle, each seed 82-84 %; dsrl 53 % on
@@ -102,9 +103,10 @@ _PIXEL_DEMOS = {"pick_place": {"demo_noise": 0.15, "demo_episodes": 800}}
 _PIXEL_PRETRAIN_STEPS = {"pick_place": 12_000}
 
 
-def _pixels(robot: str, task: str) -> ExperimentConfig:
-    """DSRL on what the real arm gives: front and wrist cameras and proprio, no sim state."""
-    config = _named(robot, task, "dsrl")
+def _pixels(robot: str, task: str, agent: str) -> ExperimentConfig:
+    """DSRL (or DSRL-NA) on what the real arm gives: front and wrist cameras and proprio, no sim
+    state."""
+    config = _named(robot, task, agent)
     env = dataclasses.replace(config.env, cameras=("front", "wrist"), image_size=(64, 64),
                               privileged_state=False)
     pretrain = dataclasses.replace(config.pretrain, **_PIXEL_DEMOS.get(task, {}))
@@ -112,7 +114,7 @@ def _pixels(robot: str, task: str) -> ExperimentConfig:
     diffusion = dataclasses.replace(config.agent.diffusion, pretrain_steps=steps,
                                     encoder=encoder_for_env(config.agent.diffusion.encoder, env))
     agent = dataclasses.replace(config.agent, diffusion=diffusion)
-    return dataclasses.replace(config, name=f"{robot}_{task}_dsrl_pixels", env=env, agent=agent,
+    return dataclasses.replace(config, name=f"{robot}_{task}_{config.agent_kind}_pixels", env=env, agent=agent,
                                pretrain=pretrain)
 
 
@@ -144,7 +146,8 @@ _REGISTRY: dict[str, ExperimentConfig] = {
 }
 _REGISTRY.update(
     (config.name, config)
-    for config in (_pixels(robot, task) for robot in ("widowx", "franka") for task in TASKS)
+    for config in (_pixels(robot, task, agent) for robot in ("widowx", "franka") for task in TASKS
+                   for agent in ("dsrl", "dsrl_na"))
 )
 # The published DSRL settings beside ours (configs/reference.py): `*_dsrl_ref`, `*_dsrl_pixels_ref`.
 _REGISTRY.update((ref.name, ref) for ref in [

@@ -45,6 +45,14 @@ def test_pixel_configs_see_front_and_wrist_without_privileged_state(robot, task)
     assert configs.get_config(f"{robot}_{task}_dsrl").env.privileged_state
 
 
+@pytest.mark.parametrize("task", ["pick_place", "pick_place_multi", "open_drawer"])
+def test_the_dsrl_na_pixel_config_is_the_dsrl_one_with_noise_aliasing(task):
+    dsrl = configs.get_config(f"franka_{task}_dsrl_pixels")
+    dsrl_na = configs.get_config(f"franka_{task}_dsrl_na_pixels")
+    assert dsrl_na.agent_kind == "dsrl_na" and dsrl_na.env == dsrl.env
+    assert dataclasses.replace(dsrl_na, name=dsrl.name, agent_kind="dsrl") == dsrl
+
+
 def test_the_encoder_follows_env_cameras_and_image_size_from_the_command_line():
     config = apply_overrides(configs.get_config("widowx_open_drawer_dsrl"),
                              ["env.image_size=128,128", "env.cameras=front,wrist"])

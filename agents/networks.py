@@ -105,7 +105,7 @@ class MLP(nn.Module):
 
 
 class StridedConv(nn.Module):
-    """nn.Conv (square kernel, SAME padding, stride) computed as one matmul over gathered patches.
+    """nn.Conv (square kernel, SAME padding, stride) on (N, H, W, C), as one matmul over patches.
 
     The same parameters, initialisation and output as `nn.Conv(features, (k, k), (s, s))`, but
     XLA:CPU runs its gradient about 1.6x faster than a convolution's at these sizes (64x64

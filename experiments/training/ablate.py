@@ -47,9 +47,9 @@ import numpy as np  # noqa: E402
 from configs import get_config  # noqa: E402
 from configs.experiment import ExperimentConfig  # noqa: E402
 from configs.overrides import apply_overrides, config_to_dict  # noqa: E402
-from experiments.curves import moving_mean  # noqa: E402
 from experiments.rundir import RunDir, fresh_dir  # noqa: E402
 from experiments.training.base_policy import pretrained_dir  # noqa: E402
+from experiments.training.curves import moving_mean  # noqa: E402
 from experiments.training.evaluate import evaluate_run, wilson_interval  # noqa: E402
 from experiments.training.report import scored_rows  # noqa: E402
 from experiments.training.train import train  # noqa: E402

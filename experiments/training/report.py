@@ -14,8 +14,8 @@ matplotlib.use("Agg")  # files only; no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from experiments.curves import moving_mean  # noqa: E402
 from experiments.rundir import RunDir  # noqa: E402
+from experiments.training.curves import moving_mean  # noqa: E402
 
 __all__ = ["write_report", "scored_rows"]
 

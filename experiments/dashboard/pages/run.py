@@ -12,9 +12,9 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
-from experiments.curves import moving_mean
 from experiments.dashboard.pages.shared import json_body, render_page, run_view
 from experiments.dashboard.runview import RunView
+from experiments.training.curves import moving_mean
 
 __all__ = ["blueprint", "overview", "curves"]
 

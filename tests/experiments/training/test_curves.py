@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from experiments.curves import moving_mean
+from experiments.training.curves import moving_mean
 
 
 def test_moving_mean_averages_the_last_window_values_and_fewer_at_the_start():

@@ -124,14 +124,16 @@ class StridedConv(nn.Module):
         height, width = x.shape[-3:-1]
         if k == s and height % s == 0 and width % s == 0:  # non-overlapping patches: a reshape
             x = x.reshape((-1, height // s, s, width // s, s, channels)).swapaxes(2, 3)
-            return x.reshape((*x.shape[:3], -1)) @ weights.reshape(-1, self.features) + bias
-        out_h, out_w = -(-height // s), -(-width // s)
-        pads = [(total // 2, total - total // 2)
-                for total in (max((out_h - 1) * s + k - height, 0), max((out_w - 1) * s + k - width, 0))]
-        x = jnp.pad(x, ((0, 0), *pads, (0, 0)))
-        patches = [x[:, i : i + (out_h - 1) * s + 1 : s, j : j + (out_w - 1) * s + 1 : s, :]
-                   for i in range(k) for j in range(k)]  # (i, j, channel): the kernel's order
-        return jnp.concatenate(patches, axis=-1) @ weights.reshape(-1, self.features) + bias
+            patches = x.reshape((*x.shape[:3], -1))
+        else:
+            out_h, out_w = -(-height // s), -(-width // s)
+            pads = [(total // 2, total - total // 2)
+                    for total in (max((out_h - 1) * s + k - height, 0), max((out_w - 1) * s + k - width, 0))]
+            x = jnp.pad(x, ((0, 0), *pads, (0, 0)))
+            patches = jnp.concatenate(  # (i, j, channel): the kernel's order
+                [x[:, i : i + (out_h - 1) * s + 1 : s, j : j + (out_w - 1) * s + 1 : s, :]
+                 for i in range(k) for j in range(k)], axis=-1)
+        return patches @ weights.reshape(-1, self.features) + bias
 
 
 class ImageEncoder(nn.Module):

@@ -70,6 +70,9 @@ def _dims(owner: str, name: str, dims: tuple[int, ...]) -> None:
         )
 
 
+ENCODER_POOLINGS = ("flatten", "spatial_softmax")
+
+
 @dataclasses.dataclass(frozen=True)
 class EncoderConfig:
     """Observation encoder: the flat state vector, and optionally C camera images through one CNN.
@@ -85,6 +88,10 @@ class EncoderConfig:
     # CPU than a 3x3 stride-2 first layer at 64x64; the later layers are 3x3 stride 2.
     patch_size: int = 4
     feature_dim: int = 64  # features per camera after the CNN's projection
+    # How the last conv map becomes the projection's input: "flatten" (every cell's channels) or
+    # "spatial_softmax" (each channel's expected image position, robomimic's keypoints: where
+    # things are, as two coordinates a channel, whatever the scene's layout).
+    pooling: str = "flatten"
     # DrQ random shift in training: pad by this many edge pixels, crop back at a random offset.
     augment_pad: int = 4
 
@@ -101,6 +108,10 @@ class EncoderConfig:
             )
         _dims("EncoderConfig", "conv_channels", self.conv_channels)
         _positive("EncoderConfig", feature_dim=self.feature_dim)
+        if self.pooling not in ENCODER_POOLINGS:
+            raise ValueError(
+                f"EncoderConfig: pooling must be one of {ENCODER_POOLINGS}, got {self.pooling!r}"
+            )
         smaller_side = min(self.image_shape[:2])
         if not isinstance(self.patch_size, int) or not 1 <= self.patch_size <= smaller_side:
             raise ValueError(

@@ -29,6 +29,7 @@ __all__ = [
     "TanhGaussianActor",
     "as_obs",
     "compute_obs_stats",
+    "spatial_softmax",
     "split_named",
     "tanh_gaussian_sample",
 ]
@@ -136,21 +137,40 @@ class StridedConv(nn.Module):
         return patches @ weights.reshape(-1, self.features) + bias
 
 
+def spatial_softmax(feature_map: jax.Array, temperature: jax.Array) -> jax.Array:
+    """(N, H, W, K) -> (N, 2K): each channel's softmax-weighted mean (x, y) position in [-1, 1].
+
+    Levine et al.'s keypoints (as robomimic's SpatialSoftmax): a channel that fires on one object
+    reports where it is, as two numbers that move smoothly with it.
+    """
+    n, height, width, channels = feature_map.shape
+    logits = feature_map.reshape((n, height * width, channels)) / temperature
+    weights = jax.nn.softmax(logits, axis=1)
+    ys, xs = jnp.meshgrid(jnp.linspace(-1.0, 1.0, height), jnp.linspace(-1.0, 1.0, width),
+                          indexing="ij")
+    grid = jnp.stack([xs.reshape(-1), ys.reshape(-1)], axis=-1)  # (H * W, 2)
+    keypoints = jnp.einsum("npk,pc->nkc", weights, grid)
+    return keypoints.reshape((n, 2 * channels))
+
+
 class ImageEncoder(nn.Module):
     """uint8 camera images (..., C, H, W, 3) -> (..., C * feature_dim) features.
 
     One CNN with weights shared by the cameras: the camera axis joins the batch, and each camera's
     features are concatenated in camera order. Layers: a `patch_size` x `patch_size` conv with
-    stride `patch_size` (a patchify stem), 3x3 stride-2 convs, then Dense + LayerNorm + tanh.
+    stride `patch_size` (a patchify stem), 3x3 stride-2 convs, the last map flattened or pooled
+    to keypoints (`pooling`), then Dense + LayerNorm + tanh.
     """
 
     conv_channels: Sequence[int]
     feature_dim: int
     patch_size: int = 4
+    pooling: str = "flatten"  # or "spatial_softmax": `spatial_softmax` of the last conv map
 
     @classmethod
     def from_config(cls, config: EncoderConfig) -> ImageEncoder:
-        return cls(tuple(config.conv_channels), config.feature_dim, config.patch_size)
+        return cls(tuple(config.conv_channels), config.feature_dim, config.patch_size,
+                   config.pooling)
 
     @nn.compact
     def __call__(self, images: jax.Array) -> jax.Array:
@@ -161,7 +181,12 @@ class ImageEncoder(nn.Module):
                                  name="Conv_0")(x))
         for i, channels in enumerate(self.conv_channels[1:], start=1):
             x = nn.swish(StridedConv(channels, 3, 2, name=f"Conv_{i}")(x))
-        x = x.reshape((x.shape[0], -1))
+        if self.pooling == "spatial_softmax":
+            # Learned, as robomimic's: how sharply each keypoint picks its peak.
+            log_temperature = self.param("log_softmax_temperature", nn.initializers.zeros, ())
+            x = spatial_softmax(x, jnp.exp(log_temperature))
+        else:
+            x = x.reshape((x.shape[0], -1))
         x = jnp.tanh(nn.LayerNorm()(nn.Dense(self.feature_dim)(x)))
         return x.reshape((*batch_shape, cameras * self.feature_dim))
 

@@ -1,4 +1,4 @@
-"""The image encoder's matmul convolution against Flax's own: the same parameters and outputs."""
+"""The image encoder: its matmul convolution against Flax's own, and its keypoint pooling."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import jax
 import numpy as np
 import pytest
 
-from agents.networks import StridedConv
+from agents.config import ENCODER_POOLINGS, EncoderConfig
+from agents.networks import ImageEncoder, StridedConv, spatial_softmax
 
 
 @pytest.mark.parametrize(
@@ -31,3 +32,32 @@ def test_strided_conv_matches_flax_conv(shape, kernel, stride):
     got = ours.apply(params, x)
     assert got.shape == expected.shape
     np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_spatial_softmax_reports_where_each_channel_peaks():
+    feature_map = np.zeros((1, 4, 5, 2), np.float32)
+    feature_map[0, 3, 0, 0] = 50.0  # channel 0 peaks at the bottom-left cell
+    feature_map[0, 1, 4, 1] = 50.0  # channel 1 at row 1, the rightmost column
+    keypoints = np.asarray(spatial_softmax(jax.numpy.asarray(feature_map), 1.0))
+    # (x, y) per channel, in [-1, 1]: rows are y, columns x.
+    np.testing.assert_allclose(keypoints[0], [-1.0, 1.0, 1.0, -1.0 / 3.0], atol=1e-4)
+    # A flat map has no peak: the mean position is the centre.
+    np.testing.assert_allclose(spatial_softmax(jax.numpy.zeros((1, 4, 5, 2)), 1.0), 0.0, atol=1e-6)
+
+
+def test_image_encoder_pools_to_keypoints_when_asked():
+    images = jax.random.randint(jax.random.key(0), (3, 2, 16, 16, 3), 0, 256).astype(np.uint8)
+    encoders = {pooling: ImageEncoder((4, 8), feature_dim=5, pooling=pooling)
+                for pooling in ENCODER_POOLINGS}
+    params = {pooling: encoder.init(jax.random.key(0), images) for pooling, encoder in encoders.items()}
+    # The keypoint head sees 2 coordinates a channel (8 channels), the flat one every cell.
+    assert params["spatial_softmax"]["params"]["Dense_0"]["kernel"].shape == (16, 5)
+    assert params["flatten"]["params"]["Dense_0"]["kernel"].shape == (2 * 2 * 8, 5)
+    for pooling, encoder in encoders.items():
+        features = encoder.apply(params[pooling], images)
+        assert features.shape == (3, 2 * 5) and np.isfinite(features).all()
+
+
+def test_encoder_config_refuses_unknown_pooling():
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        EncoderConfig(pooling="max")

@@ -100,7 +100,7 @@ PIXEL_PRETRAIN_STEPS = 3000
 # the scenes it sees. Pick-and-place's pixel base from 100 scenes overfit (37 % at zero noise); 400
 # cleaner ones gave 73 %, 800 gave 92 %. pick_place_multi's from 400 scenes (1200 demos, 20k steps)
 # was steerable in 62 % of scenes, from 800 (40k steps; about 75 minutes here, 15 GB of memory) in
-# 74 %, and in 81 % with the keypoint encoder below (RESULTS.md).
+# 74 % (RESULTS.md).
 _PIXEL_DEMOS = {"pick_place": {"demo_noise": 0.15, "demo_episodes": 800},
                 "pick_place_multi": {"demo_episodes": 2400}}
 _PIXEL_PRETRAIN_STEPS = {"pick_place": 12_000, "pick_place_multi": 40_000}

@@ -56,6 +56,11 @@ def test_image_encoder_pools_to_keypoints_when_asked():
     for pooling, encoder in encoders.items():
         features = encoder.apply(params[pooling], images)
         assert features.shape == (3, 2 * 5) and np.isfinite(features).all()
+    # The keypoints' learned temperature is used: a sharper softmax moves them.
+    sharper = jax.tree.map(lambda x: x, params["spatial_softmax"])
+    sharper["params"]["log_softmax_temperature"] = jax.numpy.asarray(-3.0)
+    moved = encoders["spatial_softmax"].apply(sharper, images)
+    assert not np.allclose(moved, encoders["spatial_softmax"].apply(params["spatial_softmax"], images))
 
 
 def test_encoder_config_refuses_unknown_pooling():

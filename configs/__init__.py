@@ -11,8 +11,8 @@ gives, front and wrist cameras at 64x64 and proprio, no privileged state: the co
 robot.
 pick_place_multi is the benchmark where RL has to learn: three cloths, the instruction names one,
 and the base policy is fitted on demos that pick any (RESULTS.md says which task answers what);
-dsrl_na learns it best (83 % over 3 seeds with the oracle, each seed 82-84 %; dsrl 53 % on
-the previous base, RESULTS.md).
+dsrl_na learns it best (83 % over 3 seeds with the oracle, each seed 82-84 %; dsrl 67 % and
+the published settings, dsrl_ref, 26 % on seed 0, RESULTS.md).
 """
 
 from __future__ import annotations

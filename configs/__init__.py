@@ -58,8 +58,10 @@ _DEMOS = {
 # pick_place_multi's noise predictor: wider and fitted longer (about 6 minutes on 2 cores; the
 # Franka's 100k steps about 12). The default one dropped the object on the way in 3 of 10 attempts,
 # so its noise seldom found a way to the named cloth (RESULTS.md).
-_DIFFUSION = {"pick_place_multi": {"hidden_dims": (512, 512, 512), "pretrain_steps": 50_000}}
-_PRETRAIN_STEPS = {("franka", "pick_place_multi"): 100_000}
+_DIFFUSION = {
+    ("widowx", "pick_place_multi"): {"hidden_dims": (512, 512, 512), "pretrain_steps": 50_000},
+    ("franka", "pick_place_multi"): {"hidden_dims": (512, 512, 512), "pretrain_steps": 100_000},
+}
 TASKS = ("pick_place", "pick_place_multi", "open_drawer")
 # Tasks whose base policy's mode misses the instruction: the noise actor starts free of the mode.
 _STEERING_TASKS = ("pick_place_multi",)
@@ -84,9 +86,7 @@ def _named(robot: str, task: str, agent: str) -> ExperimentConfig:
         dsrl = dataclasses.replace(dsrl, noise_scale=scale, noise_prior_weight=prior)
         sac = dataclasses.replace(sac, actor_average_tau=average)
     demo_noise, demo_episodes = _DEMOS[robot, task]
-    diffusion = dataclasses.replace(base.diffusion, **_DIFFUSION.get(task, {}))
-    if (robot, task) in _PRETRAIN_STEPS:
-        diffusion = dataclasses.replace(diffusion, pretrain_steps=_PRETRAIN_STEPS[robot, task])
+    diffusion = dataclasses.replace(base.diffusion, **_DIFFUSION.get((robot, task), {}))
     return ExperimentConfig(
         name=f"{robot}_{task}_{agent}",
         agent_kind=agent,

@@ -189,11 +189,18 @@ class ActorCritic:
         return target
 
     def regression_loss(
-        self, params: dict, name: str, obs: dict, action: jax.Array, target: jax.Array
+        self,
+        params: dict,
+        name: str,
+        obs: dict,
+        action: jax.Array,
+        target: jax.Array,
+        features: jax.Array | None = None,
     ) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
         """Mean squared error of every ensemble member to the (stopped) target; aux (mean Q,
-        the obs features it used)."""
-        features = self.encode(params, obs)
+        the obs features it used: `features` when given, else `encode(params, obs)`)."""
+        if features is None:
+            features = self.encode(params, obs)
         q = self.q_values(params, name, features, action)
         return jnp.mean((q - jax.lax.stop_gradient(target)) ** 2), (jnp.mean(q), features)
 
@@ -205,14 +212,19 @@ class ActorCritic:
         obs: dict,
         action: jax.Array,
         target: jax.Array,
+        features: jax.Array | None = None,
     ) -> tuple[dict, dict, jax.Array, jax.Array, jax.Array]:
         """One gradient step of the critic `name` (and of the shared encoder, for "critic" on
         pixels) towards `target`; returns params, opt_state, loss, mean Q and the stopped obs
-        features (what the actor step reads)."""
-        names = (name, "encoder") if self.trains_encoder and name == "critic" else (name,)
+        features (what the actor step reads). Given (stopped) `features`, the critic reads them
+        and no encoder is trained: DSRL-NA's noise critic reuses the action critic's."""
+        trains_encoder = self.trains_encoder and name == "critic" and features is None
+        names = (name, "encoder") if trains_encoder else (name,)
 
         def loss_fn(trained: dict):
-            return self.regression_loss({**params, **trained}, name, obs, action, target)
+            return self.regression_loss(
+                {**params, **trained}, name, obs, action, target, features
+            )
 
         trained = {n: params[n] for n in names}
         (loss, (q_mean, features)), grads = jax.value_and_grad(loss_fn, has_aux=True)(trained)

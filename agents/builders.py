@@ -201,20 +201,44 @@ class DSRLBuilder(ActorCriticBuilder):
     def action_bound(self, config: AgentConfig) -> tuple[float, float]:
         return config.dsrl.noise_scale, config.dsrl.noise_prior_weight
 
+    @staticmethod
+    def finetunes_encoder(config: AgentConfig) -> bool:
+        """Actor and critics read their own copy of the base encoder, trained by the critic."""
+        return config.diffusion.encoder.uses_images and config.dsrl.image_encoder == "finetuned"
+
     def obs_input(self, config: AgentConfig) -> str:
+        if self.finetunes_encoder(config):
+            return "pixels"
         return "features" if config.diffusion.encoder.uses_images else "state"
 
+    def policy_param_names(self, config: AgentConfig) -> tuple[str, ...]:
+        finetuned = self.finetunes_encoder(config)
+        return (*self.base_policy_param_names, *(("encoder",) if finetuned else ()))
+
     def frame_spec(self, config: AgentConfig) -> FrameSpec | None:
-        """The frozen base encoder's features: computed once per frame, cheaper than pixels."""
+        """The frozen base encoder's features, computed once per frame (cheaper than pixels); the
+        frames themselves when actor and critics fine-tune their own encoder."""
         encoder = config.diffusion.encoder
-        if not encoder.uses_images:
-            return None
+        if not encoder.uses_images or self.finetunes_encoder(config):
+            return super().frame_spec(config)
         return FrameSpec("features", (encoder.image_feature_size,), "float32")
+
+    def init_state(
+        self, agent: Agent, key: jax.Array, diffusion_params: dict | None, stats: ObsStats
+    ) -> AgentState:
+        """As every actor-critic's; a fine-tuned encoder starts as a copy of the base's, so the
+        critic first sees what the frozen features show."""
+        state = super().init_state(agent, key, diffusion_params, stats)
+        if not self.finetunes_encoder(agent.config):
+            return state
+        base_encoder = {"params": diffusion_params["net"]["params"]["encoder"]}
+        params = {**state.params, "encoder": jax.tree.map(jnp.copy, base_encoder)}
+        return state.replace(params=params)
 
     def choose(
         self, agent: Agent, params: dict, obs: dict, key: jax.Array | None
     ) -> tuple[jax.Array, jax.Array | None]:
-        obs = agent.policy.with_image_features(params["diffusion"], obs)  # the CNN runs once
+        obs = agent.policy.with_image_features(params["diffusion"], obs)  # the base CNN runs once
         noise, _ = agent.actor_critic.sample(params, obs, key)
         return agent.policy.sample_flat(params["diffusion"], obs, noise), noise
 

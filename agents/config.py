@@ -71,6 +71,7 @@ def _dims(owner: str, name: str, dims: tuple[int, ...]) -> None:
 
 
 ENCODER_POOLINGS = ("flatten", "spatial_softmax")
+DSRL_IMAGE_ENCODERS = ("frozen", "finetuned")  # DSRLConfig.image_encoder
 
 
 @dataclasses.dataclass(frozen=True)
@@ -272,12 +273,22 @@ class DSRLConfig:
     # Until the learner's first update, which waits for this many episodes, env actors play the
     # base policy: w ~ N(0, I) clipped into the noise box, not the noise actor. 0: no warm-up.
     warmup_episodes: int = 0
+    # On cameras, what actor and critics read beside the state (agents/dsrl.py): "frozen", the
+    # base policy's encoder features, stored once per frame; or "finetuned", a copy of that
+    # encoder trained by the critic loss on randomly shifted stored frames (DrQ-v2), for tasks
+    # whose deciding detail the base encoder blurs (which cloth is red; RESULTS.md).
+    image_encoder: str = "frozen"
 
     def __post_init__(self) -> None:
         check_finite(self)
         _positive(
             "DSRLConfig", noise_scale=self.noise_scale, distill_noise_std=self.distill_noise_std
         )
+        if self.image_encoder not in DSRL_IMAGE_ENCODERS:
+            raise ValueError(
+                f"DSRLConfig: image_encoder must be one of {DSRL_IMAGE_ENCODERS}, "
+                f"got {self.image_encoder!r}"
+            )
         if not isinstance(self.warmup_episodes, int) or self.warmup_episodes < 0:
             raise ValueError(
                 f"DSRLConfig: warmup_episodes must be an int >= 0 (0: no warm-up), "

@@ -11,7 +11,7 @@ estimate divides by sqrt(alpha_bar_T) ~ 0.03 at the first step. Cosine schedule,
 
 Observations are `{"state": (B, D)}` or, with cameras, `{"state", "images": uint8 (B, C, H, W, 3)}`;
 the camera CNN runs once per observation (`conditioning`), and DSRL hands in its stored
-`"features"` in place of the images (`with_image_features`), so the frozen encoder never reruns.
+`"features"` beside or in place of the images (`with_image_features`), so the frozen encoder never reruns.
 
 Usage:
     policy = DiffusionPolicy(DiffusionConfig(), obs_dim=D)
@@ -127,12 +127,12 @@ class DiffusionPolicy:
         return self.net.apply(params["net"], images, method=DiffusionNet.image_features)
 
     def with_image_features(self, params: dict, obs: Any) -> dict[str, Any]:
-        """`obs` with its "images" replaced by their "features" (DSRL's frozen encoder output)."""
+        """`obs` with the encoder's "features" of its images beside them (DSRL: what the DDIM
+        decoder reads, so the frozen encoder runs once; the images stay for a fine-tuned copy)."""
         obs = as_obs(obs)
         if not self.uses_images or "features" in obs:
             return obs
-        rest = {k: v for k, v in obs.items() if k != "images"}
-        return {**rest, "features": self.image_features(params, self._images(obs))}
+        return {**obs, "features": self.image_features(params, self._images(obs))}
 
     def conditioning(self, params: dict, obs: Any) -> jax.Array:
         """What the denoiser is conditioned on: the normalised state, then the camera features

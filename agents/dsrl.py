@@ -16,9 +16,14 @@ action chunks.
                action share a value.
   pi^W(w|obs)  the noise actor, trained by SAC's actor loss against Q^W, with a learned temperature.
 
-On cameras both variants see `[normalised state, frozen base-encoder features]`: the replay buffer
-holds the features (`obs["features"]`), computed once per observation from the frozen diffusion
-policy's image encoder, and the DDIM decoder reads the same features, so no CNN runs in an update.
+On cameras both variants see `[normalised state, image features]`, by `DSRLConfig.image_encoder`:
+  "frozen"     the frozen diffusion policy's encoder features: the replay buffer holds them
+               (`obs["features"]`), computed once per observation, and the DDIM decoder reads the
+               same, so no CNN runs in an update;
+  "finetuned"  a copy of that encoder (`params["encoder"]`, starting from the base's weights)
+               trained by the critic loss on randomly shifted stored frames, as pixel SAC's
+               (DrQ-v2, agents/actor_critic.py); the DDIM decoder still reads the frozen
+               features, computed in each update from the unshifted frames.
 """
 
 from __future__ import annotations
@@ -78,7 +83,7 @@ def make_dsrl_na_update(
         )
         distill_target = jnp.mean(actor_critic.q_values(params, "critic", features, action), axis=0)
         params, opt_state, d_loss, _, _ = actor_critic.regress(
-            params, opt_state, "noise_critic", mb["obs"], noise, distill_target
+            params, opt_state, "noise_critic", mb["obs"], noise, distill_target, features
         )
         metrics = {"critic_loss": loss, "q_mean": q, "distill_loss": d_loss}
         return params, opt_state, metrics, features
@@ -86,7 +91,22 @@ def make_dsrl_na_update(
     def q_fn(params: dict, features: jax.Array, noise: jax.Array) -> jax.Array:
         return jnp.mean(actor_critic.q_values(params, "noise_critic", features, noise), axis=0)
 
-    return make_actor_critic_update(actor_critic, critic_step, q_fn)
+    update = make_actor_critic_update(actor_critic, critic_step, q_fn)
+
+    def update_on_base_features(
+        state: AgentState, batch: dict, key: jax.Array
+    ) -> tuple[AgentState, dict]:
+        # With a fine-tuned encoder the batch holds frames: the decoder reads the frozen base
+        # features of the frames as recorded, before the critic's random shifts.
+        diffusion = state.params["diffusion"]
+        batch = {
+            **batch,
+            "obs": policy.with_image_features(diffusion, batch["obs"]),
+            "next_obs": policy.with_image_features(diffusion, batch["next_obs"]),
+        }
+        return update(state, batch, key)
+
+    return update_on_base_features
 
 
 def make_dsrl_na_critic_loss(

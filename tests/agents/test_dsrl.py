@@ -1,7 +1,10 @@
 """DSRL on cameras: the noise actor and critics read [normalised state, frozen base features],
-and the replay buffer keeps those features, computed once per frame, in place of the frames."""
+and the replay buffer keeps those features, computed once per frame, in place of the frames; or,
+with `dsrl.image_encoder="finetuned"`, a trained copy of the base encoder on stored frames."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import jax
 import jax.numpy as jnp
@@ -78,3 +81,66 @@ def test_the_noise_actor_reads_the_state_and_the_frozen_base_encoder_features(ki
         images=make_images(rng, 10),
     )
     assert replay.num_frames == 5 + 4 and learner._encode_frames._cache_size() == 1
+
+
+@pytest.mark.parametrize("kind", ["dsrl", "dsrl_na"])
+def test_a_finetuned_encoder_starts_as_the_base_one_and_only_it_learns(kind, image_config):
+    """`dsrl.image_encoder="finetuned"`: actor and critics read a copy of the base encoder that the
+    critic loss trains on stored frames; the DDIM decoder keeps reading the frozen base encoder."""
+    config = dataclasses.replace(
+        image_config, dsrl=dataclasses.replace(image_config.dsrl, image_encoder="finetuned")
+    )
+    rng = np.random.default_rng(0)
+    obs, actions = make_demo(rng)
+    images = make_images(rng, len(obs))
+    stats = compute_obs_stats(rng.normal(2.0, 3.0, size=(64, OBS_DIM)))
+    policy = DiffusionPolicy(config.diffusion, OBS_DIM)
+    diffusion = policy.init(jax.random.key(0), stats)
+    learner = make_learner(kind, OBS_DIM, config, diffusion_params=diffusion)
+    features = _base_features(config.diffusion.encoder, diffusion, images)
+    expected = np.concatenate([(obs - stats.mean) / stats.std, features], axis=-1)
+
+    # At the start the actor sees exactly what the frozen features show.
+    params = learner.get_variables(["policy"])[0]
+    assert "encoder" in params
+    step = learner.agent.select_action(
+        params, {"state": obs[0], "images": images[0]}, jax.random.key(1), deterministic=True
+    )
+    mean, _ = learner.agent.actor_critic.actor.apply(params["actor"], jnp.asarray(expected[:1]))
+    np.testing.assert_allclose(
+        np.asarray(step.noise).reshape(-1), config.dsrl.noise_scale * np.tanh(mean[0]), atol=1e-5
+    )
+
+    # The buffer keeps the frames, which the encoder is trained on.
+    noise = rng.normal(size=(4, 4, 7)).astype(np.float32)
+    for reward in (1.0, 0.0, 1.0):
+        learner.add_episode(
+            obs=obs, actions=actions, reward=reward, terminal=True, noise=noise, images=images
+        )
+    assert learner.replay.frame_spec.key == "images" and learner.replay.frames.dtype == np.uint8
+    start = jax.device_get(learner.state.params)
+    for _ in range(3):
+        metrics = learner.step()
+    assert np.isfinite(metrics["critic_loss"])
+    after = jax.device_get(learner.state.params)
+    moved = jax.tree.leaves(jax.tree.map(lambda a, b: bool(np.any(a != b)), start["encoder"],
+                                         after["encoder"]))
+    assert all(moved), "every encoder weight is trained by the critic loss"
+    frozen = jax.tree.leaves(jax.tree.map(np.array_equal, start["diffusion"], after["diffusion"]))
+    assert all(frozen), "the base policy, its encoder included, never changes"
+
+    # Acting after training: the actor reads the trained encoder; the chunk is still the base
+    # policy's DDIM output on the frozen features of the same images.
+    params = learner.get_variables(["policy"])[0]
+    frame = {"state": obs[:1], "images": images[:1]}
+    step = learner.agent.select_action(params, frame, jax.random.key(1), deterministic=True)
+    tuned = learner.agent.actor_critic.encode(params, frame)
+    assert not np.allclose(np.asarray(tuned), expected[:1], atol=1e-6)
+    mean, _ = learner.agent.actor_critic.actor.apply(params["actor"], tuned)
+    np.testing.assert_allclose(
+        np.asarray(step.noise).reshape(1, -1),
+        config.dsrl.noise_scale * np.tanh(np.asarray(mean)),
+        atol=1e-5,
+    )
+    decoded = policy.sample_actions(diffusion, frame, step.noise)
+    np.testing.assert_allclose(np.asarray(step.actions), np.asarray(decoded), atol=1e-5)

@@ -14,7 +14,8 @@ with noise aliasing: critics on executed actions), "sac" (SAC on action chunks, 
 "bc" (reward-filtered or reward-weighted fine-tuning of the diffusion policy, `config.bc.mode`).
 
 On cameras (`EncoderConfig.num_cameras > 0`): DSRL's actor and critics read the frozen base
-policy's image features, stored in the replay buffer in place of the frames (they never change);
+policy's image features, stored in the replay buffer in place of the frames (they never change),
+or with `dsrl.image_encoder="finetuned"` a copy of the base encoder trained on stored frames;
 SAC trains one CNN shared by its critic ensemble on stored frames (DrQ-v2); BC fine-tunes the
 diffusion policy's own encoder on stored frames. See agents/actor_critic.py and agents/dsrl.py.
 """

@@ -7,7 +7,9 @@ steps, a 3-layer CNN per camera with shared weights): fill the replay buffer wit
 episodes (and demos for the agents that learn on actions), time the first `step()` (compilation),
 run `step()` for `--seconds`, and time one action chunk for one observation (batch 1, after
 compilation, median of `--inference-calls` calls: what an env actor pays per chunk). State and
-pixel cases run side by side in one process, so their ratio is fair. Runs on whatever device JAX
+pixel cases run side by side in one process, so their ratio is fair. On pixels DSRL reads the
+frozen base encoder's stored features, or with `--dsrl-image-encoder finetuned` trains its own copy
+on the stored frames. Runs on whatever device JAX
 picks (CPU unless a GPU build is installed); the device is printed and written with every row.
 
     rrl bench learner --kinds dsrl,sac --json bench_learner.json
@@ -27,7 +29,7 @@ import jax
 import numpy as np
 
 from agents.builders import agent_builder
-from agents.config import AGENT_KINDS, AgentConfig
+from agents.config import AGENT_KINDS, DSRL_IMAGE_ENCODERS, AgentConfig
 from agents.diffusion import DiffusionPolicy
 from agents.learner import AgentLearner, make_learner
 
@@ -35,9 +37,18 @@ OBSERVATIONS = ("state", "pixels")
 _EPISODES, _STEPS = 40, 60  # synthetic episodes in the buffer, control steps each
 
 
-def bench_config(observation: str, cameras: list[str], image_size: tuple[int, int]) -> AgentConfig:
-    """The default config, seeing `cameras` at `image_size` for "pixels"; a small frame ring."""
+def bench_config(
+    observation: str,
+    cameras: list[str],
+    image_size: tuple[int, int],
+    dsrl_image_encoder: str = "frozen",
+) -> AgentConfig:
+    """The default config, seeing `cameras` at `image_size` for "pixels" (DSRL reading the frozen
+    or a fine-tuned copy of the base encoder, `DSRLConfig.image_encoder`); a small frame ring."""
     config = AgentConfig()
+    config = dataclasses.replace(
+        config, dsrl=dataclasses.replace(config.dsrl, image_encoder=dsrl_image_encoder)
+    )
     replay = dataclasses.replace(config.replay, frame_capacity=4 * _EPISODES * (_STEPS + 1))
     config = dataclasses.replace(config, replay=replay)
     if observation == "state":
@@ -95,9 +106,10 @@ def bench_case(
     image_size: tuple[int, int],
     seconds: float,
     inference_calls: int,
+    dsrl_image_encoder: str = "frozen",
 ) -> dict[str, Any]:
     """One row of the table (see the module docstring)."""
-    config = bench_config(observation, cameras, image_size)
+    config = bench_config(observation, cameras, image_size, dsrl_image_encoder)
     policy = DiffusionPolicy(config.diffusion, obs_dim)
     diffusion = policy.init(jax.random.key(1)) if agent_builder(kind).needs_diffusion else None
     learner = make_learner(kind, obs_dim, config, diffusion_params=diffusion)
@@ -117,6 +129,7 @@ def bench_case(
         "agent": kind,
         "observation": observation,
         "cameras": list(cameras) if pixels else [],
+        "dsrl_image_encoder": dsrl_image_encoder if pixels and kind.startswith("dsrl") else None,
         "image_size": list(image_size) if pixels else None,
         "batch": n * b,
         "updates_per_s": updates / elapsed,
@@ -170,6 +183,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--obs-dim", type=int, default=32, help="flat state size")
     parser.add_argument("--seconds", type=float, default=5.0, help="timed updates per case")
     parser.add_argument("--inference-calls", type=int, default=100, help="chunks timed per case")
+    parser.add_argument(
+        "--dsrl-image-encoder",
+        choices=DSRL_IMAGE_ENCODERS,
+        default="frozen",
+        help="on pixels, what DSRL's actor and critics read (DSRLConfig.image_encoder)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the rows here (a list)")
     args = parser.parse_args(argv)
     kinds, observations = _names(args.kinds), _names(args.observations)
@@ -209,6 +228,7 @@ def main(argv: list[str]) -> int:
                 image_size=args.image_size,
                 seconds=args.seconds,
                 inference_calls=args.inference_calls,
+                dsrl_image_encoder=args.dsrl_image_encoder,
             )
             rows.append(row)
             image = "x".join(map(str, row["image_size"])) if row["image_size"] else "-"

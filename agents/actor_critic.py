@@ -14,6 +14,9 @@ What actor and critics see (`obs_input`), always as one flat feature vector (`en
               critic loss only, on randomly shifted images (obs and next_obs). The actor reads the
               encoder's features with the gradient stopped; the target critic's heads read the
               online encoder's (stopped) next_obs features, so there is no target encoder.
+  "features_and_pixels"  the normalised state, `obs["features"]` (`frozen_features` numbers),
+              then the trained CNN's (DSRL's learned colour keypoints beside the frozen base
+              features, `DSRLConfig.image_encoder="keypoints"`).
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ from agents.state import apply_grads, polyak
 
 __all__ = ["OBS_INPUTS", "ActorCritic", "QFn"]
 
-OBS_INPUTS = ("state", "features", "pixels")  # see the module docstring
+OBS_INPUTS = ("state", "features", "pixels", "features_and_pixels")  # see the module docstring
+_TRAINS_ENCODER = ("pixels", "features_and_pixels")
 
 # q_fn(params, features, action) -> (B,) values the actor climbs.
 QFn = Callable[[dict, jax.Array, jax.Array], jax.Array]
@@ -57,6 +61,7 @@ class ActorCritic:
     action_scale: float
     action_prior_weight: float = 0.0  # actor loss + weight * |a|^2 / 2 (DSRL's noise prior)
     obs_input: str = "state"  # one of OBS_INPUTS (module docstring)
+    frozen_features: int = 0  # "features_and_pixels": the size of obs["features"]
 
     def __post_init__(self) -> None:
         if self.obs_input not in OBS_INPUTS:
@@ -69,7 +74,7 @@ class ActorCritic:
             self, "actor", TanhGaussianActor(c.hidden_dims, self.action_dim, c.init_log_std)
         )
         set_field(self, "critic", Critic(c.hidden_dims, c.num_critics, c.critic_layer_norm))
-        pixels = self.obs_input == "pixels"
+        pixels = self.obs_input in _TRAINS_ENCODER
         set_field(self, "image_encoder", ImageEncoder.from_config(self.encoder) if pixels else None)
         set_field(
             self,
@@ -89,7 +94,7 @@ class ActorCritic:
 
     @property
     def trains_encoder(self) -> bool:
-        return self.obs_input == "pixels"
+        return self.obs_input in _TRAINS_ENCODER
 
     @property
     def trained_names(self) -> tuple[str, ...]:
@@ -98,7 +103,10 @@ class ActorCritic:
 
     def feature_size(self, obs_dim: int) -> int:
         """Size of the flat features actor and critics see for a state of `obs_dim`."""
-        return obs_dim + (0 if self.obs_input == "state" else self.encoder.image_feature_size)
+        if self.obs_input == "state":
+            return obs_dim
+        frozen = self.frozen_features if self.obs_input == "features_and_pixels" else 0
+        return obs_dim + frozen + self.encoder.image_feature_size
 
     def init_params(self, key: jax.Array, obs_dim: int, stats: ObsStats) -> dict[str, Any]:
         """Actor, critic, target critic (a copy), log temperature, and the CNN for "pixels"."""
@@ -133,11 +141,12 @@ class ActorCritic:
         state = params["obs_stats"].normalize(obs["state"].astype(jnp.float32))
         if self.obs_input == "state":
             return state
-        if self.obs_input == "features":
-            extra = obs["features"]
-        else:
-            extra = self.image_encoder.apply(params["encoder"], obs["images"])
-        return jnp.concatenate([state, extra.astype(jnp.float32)], axis=-1)
+        parts = [state]
+        if self.obs_input in ("features", "features_and_pixels"):
+            parts.append(obs["features"].astype(jnp.float32))
+        if self.trains_encoder:
+            parts.append(self.image_encoder.apply(params["encoder"], obs["images"]))
+        return jnp.concatenate(parts, axis=-1)
 
     def actor_features(self, params: dict, obs: dict) -> jax.Array:
         """`encode` with the gradient stopped: the actor never trains the encoder (DrQ)."""

@@ -32,9 +32,9 @@ import optax
 
 from agents.actor_critic import ActorCritic
 from agents.bc import make_bc_loss, make_bc_update
-from agents.config import AGENT_KINDS, LEGACY_AGENT_KINDS, AgentConfig
+from agents.config import AGENT_KINDS, LEGACY_AGENT_KINDS, AgentConfig, EncoderConfig
 from agents.diffusion import DiffusionPolicy
-from agents.dsrl import make_dsrl_na_critic_loss, make_dsrl_na_update
+from agents.dsrl import make_dsrl_na_critic_loss, make_dsrl_na_update, with_base_features
 from agents.networks import ObsStats, split_named
 from agents.replay import FrameSpec
 from agents.sac import make_sac_critic_loss, make_sac_update
@@ -127,7 +127,11 @@ class ActorCriticBuilder(AgentBuilder):
 
     @abc.abstractmethod
     def obs_input(self, config: AgentConfig) -> str:
-        """What actor and critics read: "state", "features" or "pixels" (agents/actor_critic.py)."""
+        """What actor and critics read: one of `agents.actor_critic.OBS_INPUTS`."""
+
+    def actor_critic_encoder(self, config: AgentConfig) -> EncoderConfig:
+        """The config of the CNN actor and critics train, or of the features they read."""
+        return config.diffusion.encoder
 
     def batch_shape(self, config: AgentConfig) -> tuple[int, int]:
         return (config.sac.critic_updates_per_step, config.sac.batch_size)
@@ -136,11 +140,12 @@ class ActorCriticBuilder(AgentBuilder):
         scale, prior = self.action_bound(config)
         return ActorCritic(
             config.sac,
-            config.diffusion.encoder,
+            self.actor_critic_encoder(config),
             config.diffusion.flat_action_dim,
             action_scale=scale,
             action_prior_weight=prior,
             obs_input=self.obs_input(config),
+            frozen_features=config.diffusion.encoder.image_feature_size,
         )
 
     def make_update(
@@ -203,24 +208,42 @@ class DSRLBuilder(ActorCriticBuilder):
         return config.dsrl.noise_scale, config.dsrl.noise_prior_weight
 
     @staticmethod
-    def finetunes_encoder(config: AgentConfig) -> bool:
-        """Actor and critics read their own copy of the base encoder, trained by the critic."""
-        return config.diffusion.encoder.uses_images and config.dsrl.image_encoder == "finetuned"
+    def trains_encoder(config: AgentConfig) -> bool:
+        """Actor and critics read a CNN of their own on the frames (`dsrl.image_encoder`)."""
+        return config.diffusion.encoder.uses_images and config.dsrl.image_encoder != "frozen"
 
     def obs_input(self, config: AgentConfig) -> str:
-        if self.finetunes_encoder(config):
-            return "pixels"
-        return "features" if config.diffusion.encoder.uses_images else "state"
+        if not config.diffusion.encoder.uses_images:
+            return "state"
+        return {"frozen": "features", "finetuned": "pixels",
+                "keypoints": "features_and_pixels"}[config.dsrl.image_encoder]
+
+    def actor_critic_encoder(self, config: AgentConfig) -> EncoderConfig:
+        if self.obs_input(config) == "features_and_pixels":
+            return config.dsrl.keypoint_encoder(config.diffusion.encoder)
+        return config.diffusion.encoder
+
+    def make_update(
+        self, policy: DiffusionPolicy, actor_critic: ActorCritic | None, config: AgentConfig
+    ) -> tuple[UpdateFn, LossFn]:
+        update, loss = self.make_noise_update(policy, actor_critic, config)
+        return with_base_features(policy, update), with_base_features(policy, loss)
+
+    def make_noise_update(
+        self, policy: DiffusionPolicy, actor_critic: ActorCritic | None, config: AgentConfig
+    ) -> tuple[UpdateFn, LossFn]:
+        """The update before the frozen base features join its batches (`with_base_features`)."""
+        return super().make_update(policy, actor_critic, config)
 
     def policy_param_names(self, config: AgentConfig) -> tuple[str, ...]:
-        finetuned = self.finetunes_encoder(config)
-        return (*self.base_policy_param_names, *(("encoder",) if finetuned else ()))
+        trained = self.trains_encoder(config)
+        return (*self.base_policy_param_names, *(("encoder",) if trained else ()))
 
     def frame_spec(self, config: AgentConfig) -> FrameSpec | None:
         """The frozen base encoder's features, computed once per frame (cheaper than pixels); the
-        frames themselves when actor and critics fine-tune their own encoder."""
+        frames themselves when actor and critics train an encoder of their own."""
         encoder = config.diffusion.encoder
-        if not encoder.uses_images or self.finetunes_encoder(config):
+        if not encoder.uses_images or self.trains_encoder(config):
             return super().frame_spec(config)
         return FrameSpec("features", (encoder.image_feature_size,), "float32")
 
@@ -230,7 +253,7 @@ class DSRLBuilder(ActorCriticBuilder):
         """As every actor-critic's; a fine-tuned encoder starts as a copy of the base's, so the
         critic first sees what the frozen features show."""
         state = super().init_state(agent, key, diffusion_params, stats)
-        if not self.finetunes_encoder(agent.config):
+        if self.obs_input(agent.config) != "pixels":
             return state
         base_encoder = {"params": diffusion_params["net"]["params"]["encoder"]}
         params = {**state.params, "encoder": jax.tree.map(jnp.copy, base_encoder)}
@@ -263,7 +286,7 @@ class DSRLNABuilder(DSRLBuilder):
     kind = "dsrl_na"
     acts_in = "action"
 
-    def make_update(
+    def make_noise_update(
         self, policy: DiffusionPolicy, actor_critic: ActorCritic | None, config: AgentConfig
     ) -> tuple[UpdateFn, LossFn]:
         update = make_dsrl_na_update(actor_critic, policy, config.dsrl.distill_noise_std)

@@ -71,7 +71,7 @@ def _dims(owner: str, name: str, dims: tuple[int, ...]) -> None:
 
 
 ENCODER_POOLINGS = ("flatten", "spatial_softmax")
-DSRL_IMAGE_ENCODERS = ("frozen", "finetuned")  # DSRLConfig.image_encoder
+DSRL_IMAGE_ENCODERS = ("frozen", "finetuned", "keypoints")  # DSRLConfig.image_encoder
 
 
 @dataclasses.dataclass(frozen=True)
@@ -274,16 +274,19 @@ class DSRLConfig:
     # base policy: w ~ N(0, I) clipped into the noise box, not the noise actor. 0: no warm-up.
     warmup_episodes: int = 0
     # On cameras, what actor and critics read beside the state (agents/dsrl.py): "frozen", the
-    # base policy's encoder features, stored once per frame; or "finetuned", a copy of that
-    # encoder trained by the critic loss on randomly shifted stored frames (DrQ-v2), for tasks
-    # whose deciding detail the base encoder blurs (which cloth is red; RESULTS.md).
+    # base policy's encoder features, stored once per frame; "finetuned", a copy of that encoder
+    # trained by the critic loss on randomly shifted stored frames (DrQ-v2); or "keypoints", the
+    # frozen features and `keypoints` learned colour keypoints a camera (`keypoint_encoder`),
+    # for tasks whose deciding detail the base encoder blurs (which cloth is red; RESULTS.md).
     image_encoder: str = "frozen"
+    keypoints: int = 8
 
     def __post_init__(self) -> None:
         check_finite(self)
         _positive(
             "DSRLConfig", noise_scale=self.noise_scale, distill_noise_std=self.distill_noise_std
         )
+        _positive("DSRLConfig", keypoints=self.keypoints)
         if self.image_encoder not in DSRL_IMAGE_ENCODERS:
             raise ValueError(
                 f"DSRLConfig: image_encoder must be one of {DSRL_IMAGE_ENCODERS}, "
@@ -298,6 +301,19 @@ class DSRLConfig:
             raise ValueError(
                 f"DSRLConfig: noise_prior_weight must be >= 0, got {self.noise_prior_weight}"
             )
+
+    def keypoint_encoder(self, base: EncoderConfig) -> EncoderConfig:
+        """The "keypoints" encoder for the cameras `base` sees: a 1x1 conv on the raw pixels, each
+        of its `keypoints` channels pooled to where it peaks (spatial softmax). It can tell where
+        a colour is and little else, so 300 episodes' rewards cannot teach it to recognise
+        individual frames, as they teach a deep CNN (RESULTS.md)."""
+        return dataclasses.replace(
+            base,
+            conv_channels=(self.keypoints,),
+            patch_size=1,
+            pooling="spatial_softmax",
+            feature_dim=2 * self.keypoints,
+        )
 
 
 @dataclasses.dataclass(frozen=True)

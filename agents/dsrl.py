@@ -22,13 +22,17 @@ On cameras both variants see `[normalised state, image features]`, by `DSRLConfi
                same, so no CNN runs in an update;
   "finetuned"  a copy of that encoder (`params["encoder"]`, starting from the base's weights)
                trained by the critic loss on randomly shifted stored frames, as pixel SAC's
-               (DrQ-v2, agents/actor_critic.py); the DDIM decoder still reads the frozen
-               features, computed in each update from the unshifted frames.
+               (DrQ-v2, agents/actor_critic.py);
+  "keypoints"  the frozen features and learned colour keypoints (`DSRLConfig.keypoint_encoder`,
+               `params["encoder"]`) trained the same way.
+With frames in the replay buffer the DDIM decoder still reads the frozen features, computed in
+each update from the unshifted frames (`with_base_features`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -39,7 +43,9 @@ from agents.networks import split_named
 from agents.sac import make_actor_critic_update
 from agents.state import AgentState, first_minibatch
 
-__all__ = ["make_dsrl_na_critic_loss", "make_dsrl_na_update"]
+__all__ = ["make_dsrl_na_critic_loss", "make_dsrl_na_update", "with_base_features"]
+
+Out = TypeVar("Out")
 
 
 def _na_target(
@@ -91,22 +97,27 @@ def make_dsrl_na_update(
     def q_fn(params: dict, features: jax.Array, noise: jax.Array) -> jax.Array:
         return jnp.mean(actor_critic.q_values(params, "noise_critic", features, noise), axis=0)
 
-    update = make_actor_critic_update(actor_critic, critic_step, q_fn)
+    return make_actor_critic_update(actor_critic, critic_step, q_fn)
 
-    def update_on_base_features(
-        state: AgentState, batch: dict, key: jax.Array
-    ) -> tuple[AgentState, dict]:
-        # With a fine-tuned encoder the batch holds frames: the decoder reads the frozen base
-        # features of the frames as recorded, before the critic's random shifts.
+
+def with_base_features(
+    policy: DiffusionPolicy, fn: Callable[[AgentState, dict, jax.Array], Out]
+) -> Callable[[AgentState, dict, jax.Array], Out]:
+    """`fn(state, batch, key)` (an update or a loss) on batches whose obs and next_obs carry the
+    frozen base features: where the replay holds frames (an encoder trained on them), computed
+    from the frames as recorded, before the critic's random shifts; stored features pass as
+    they are."""
+
+    def on_base_features(state: AgentState, batch: dict, key: jax.Array) -> Out:
         diffusion = state.params["diffusion"]
         batch = {
             **batch,
             "obs": policy.with_image_features(diffusion, batch["obs"]),
             "next_obs": policy.with_image_features(diffusion, batch["next_obs"]),
         }
-        return update(state, batch, key)
+        return fn(state, batch, key)
 
-    return update_on_base_features
+    return on_base_features
 
 
 def make_dsrl_na_critic_loss(

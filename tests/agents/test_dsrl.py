@@ -1,6 +1,6 @@
 """DSRL on cameras: the noise actor and critics read [normalised state, frozen base features],
 and the replay buffer keeps those features, computed once per frame, in place of the frames; or,
-with `dsrl.image_encoder="finetuned"`, a trained copy of the base encoder on stored frames."""
+with `dsrl.image_encoder`, an encoder of their own trained on stored frames."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from agents.config import DSRLConfig
 from agents.diffusion import DiffusionPolicy
 from agents.learner import make_learner
 from agents.networks import ImageEncoder, compute_obs_stats
@@ -83,13 +84,20 @@ def test_the_noise_actor_reads_the_state_and_the_frozen_base_encoder_features(ki
     assert replay.num_frames == 5 + 4 and learner._encode_frames._cache_size() == 1
 
 
+def _trained_encoder_config(image_config, image_encoder: str):
+    dsrl = dataclasses.replace(image_config.dsrl, image_encoder=image_encoder, keypoints=3)
+    return dataclasses.replace(image_config, dsrl=dsrl)
+
+
+@pytest.mark.parametrize("image_encoder", ["finetuned", "keypoints"])
 @pytest.mark.parametrize("kind", ["dsrl", "dsrl_na"])
-def test_a_finetuned_encoder_starts_as_the_base_one_and_only_it_learns(kind, image_config):
-    """`dsrl.image_encoder="finetuned"`: actor and critics read a copy of the base encoder that the
-    critic loss trains on stored frames; the DDIM decoder keeps reading the frozen base encoder."""
-    config = dataclasses.replace(
-        image_config, dsrl=dataclasses.replace(image_config.dsrl, image_encoder="finetuned")
-    )
+def test_an_encoder_of_their_own_is_what_actor_and_critics_train_and_the_base_stays(
+    kind, image_encoder, image_config
+):
+    """`dsrl.image_encoder`: "finetuned", a copy of the base encoder, or "keypoints", learned
+    colour keypoints beside the frozen features; either is trained by the critic loss on stored
+    frames, and the DDIM decoder keeps reading the frozen base encoder."""
+    config = _trained_encoder_config(image_config, image_encoder)
     rng = np.random.default_rng(0)
     obs, actions = make_demo(rng)
     images = make_images(rng, len(obs))
@@ -97,12 +105,20 @@ def test_a_finetuned_encoder_starts_as_the_base_one_and_only_it_learns(kind, ima
     policy = DiffusionPolicy(config.diffusion, OBS_DIM)
     diffusion = policy.init(jax.random.key(0), stats)
     learner = make_learner(kind, OBS_DIM, config, diffusion_params=diffusion)
-    features = _base_features(config.diffusion.encoder, diffusion, images)
-    expected = np.concatenate([(obs - stats.mean) / stats.std, features], axis=-1)
-
-    # At the start the actor sees exactly what the frozen features show.
+    state = (obs - stats.mean) / stats.std
+    frozen = _base_features(config.diffusion.encoder, diffusion, images)
     params = learner.get_variables(["policy"])[0]
-    assert "encoder" in params
+    if image_encoder == "finetuned":  # it starts as the base encoder: what the frozen one shows
+        expected = np.concatenate([state, frozen], axis=-1)
+    else:  # 3 keypoints a camera (x, y each), projected to 6 numbers a camera
+        keypoint_encoder = ImageEncoder.from_config(
+            config.dsrl.keypoint_encoder(config.diffusion.encoder)
+        )
+        assert keypoint_encoder.conv_channels == (3,) and keypoint_encoder.patch_size == 1
+        own = np.asarray(keypoint_encoder.apply(params["encoder"], images))
+        assert own.shape == (len(obs), 2 * 6)
+        expected = np.concatenate([state, frozen, own], axis=-1)
+
     step = learner.agent.select_action(
         params, {"state": obs[0], "images": images[0]}, jax.random.key(1), deterministic=True
     )
@@ -126,15 +142,17 @@ def test_a_finetuned_encoder_starts_as_the_base_one_and_only_it_learns(kind, ima
     moved = jax.tree.leaves(jax.tree.map(lambda a, b: bool(np.any(a != b)), start["encoder"],
                                          after["encoder"]))
     assert all(moved), "every encoder weight is trained by the critic loss"
-    frozen = jax.tree.leaves(jax.tree.map(np.array_equal, start["diffusion"], after["diffusion"]))
-    assert all(frozen), "the base policy, its encoder included, never changes"
+    unchanged = jax.tree.leaves(
+        jax.tree.map(np.array_equal, start["diffusion"], after["diffusion"])
+    )
+    assert all(unchanged), "the base policy, its encoder included, never changes"
 
     # Acting after training: the actor reads the trained encoder; the chunk is still the base
     # policy's DDIM output on the frozen features of the same images.
     params = learner.get_variables(["policy"])[0]
     frame = {"state": obs[:1], "images": images[:1]}
     step = learner.agent.select_action(params, frame, jax.random.key(1), deterministic=True)
-    tuned = learner.agent.actor_critic.encode(params, frame)
+    tuned = learner.agent.actor_critic.encode(params, {**frame, "features": frozen[:1]})
     assert not np.allclose(np.asarray(tuned), expected[:1], atol=1e-6)
     mean, _ = learner.agent.actor_critic.actor.apply(params["actor"], tuned)
     np.testing.assert_allclose(
@@ -144,3 +162,8 @@ def test_a_finetuned_encoder_starts_as_the_base_one_and_only_it_learns(kind, ima
     )
     decoded = policy.sample_actions(diffusion, frame, step.noise)
     np.testing.assert_allclose(np.asarray(step.actions), np.asarray(decoded), atol=1e-5)
+
+
+def test_dsrl_refuses_an_unknown_image_encoder():
+    with pytest.raises(ValueError, match="image_encoder must be one of"):
+        DSRLConfig(image_encoder="cnn")

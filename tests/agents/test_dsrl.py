@@ -114,7 +114,8 @@ def test_an_encoder_of_their_own_is_what_actor_and_critics_train_and_the_base_st
         keypoint_encoder = ImageEncoder.from_config(
             config.dsrl.keypoint_encoder(config.diffusion.encoder)
         )
-        assert keypoint_encoder.conv_channels == (3,) and keypoint_encoder.patch_size == 1
+        assert keypoint_encoder.conv_channels == (3,)
+        assert keypoint_encoder.patch_size == config.diffusion.encoder.patch_size
         own = np.asarray(keypoint_encoder.apply(params["encoder"], images))
         assert own.shape == (len(obs), 2 * 6)
         expected = np.concatenate([state, frozen, own], axis=-1)

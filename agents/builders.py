@@ -15,7 +15,8 @@ with noise aliasing: critics on executed actions), "sac" (SAC on action chunks, 
 
 On cameras (`EncoderConfig.num_cameras > 0`): DSRL's actor and critics read the frozen base
 policy's image features, stored in the replay buffer in place of the frames (they never change),
-or with `dsrl.image_encoder="finetuned"` a copy of the base encoder trained on stored frames;
+or with `dsrl.image_encoder` an encoder of their own trained on stored frames (a fine-tuned
+copy of the base's, or colour keypoints beside the frozen features);
 SAC trains one CNN shared by its critic ensemble on stored frames (DrQ-v2); BC fine-tunes the
 diffusion policy's own encoder on stored frames. See agents/actor_critic.py and agents/dsrl.py.
 """

@@ -307,12 +307,10 @@ class DSRLConfig:
         each patch (the base's patch size), each of its `keypoints` channels pooled to where it
         peaks (spatial softmax). It can tell where a colour is and little else, so 300 episodes'
         rewards cannot teach it to recognise individual frames, as they teach a deep CNN
-        (RESULTS.md). Per-pixel (1x1) filters were much slower on 2 CPU cores: about 400 ms an
-        update, a run sharing the cores, against 100 ms alone with the base's patches."""
+        (RESULTS.md). Per-pixel (1x1) filters were far slower on a CPU."""
         return dataclasses.replace(
             base,
             conv_channels=(self.keypoints,),
-            patch_size=base.patch_size,
             pooling="spatial_softmax",
             feature_dim=2 * self.keypoints,
         )

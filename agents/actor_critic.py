@@ -41,10 +41,10 @@ from agents.networks import (
 )
 from agents.state import apply_grads, polyak
 
-__all__ = ["OBS_INPUTS", "ActorCritic", "QFn"]
+__all__ = ["ENCODER_OBS_INPUTS", "OBS_INPUTS", "ActorCritic", "QFn"]
 
 OBS_INPUTS = ("state", "features", "pixels", "features_and_pixels")  # see the module docstring
-_TRAINS_ENCODER = ("pixels", "features_and_pixels")
+ENCODER_OBS_INPUTS = ("pixels", "features_and_pixels")  # those with a CNN in `params["encoder"]`
 
 # q_fn(params, features, action) -> (B,) values the actor climbs.
 QFn = Callable[[dict, jax.Array, jax.Array], jax.Array]
@@ -74,7 +74,7 @@ class ActorCritic:
             self, "actor", TanhGaussianActor(c.hidden_dims, self.action_dim, c.init_log_std)
         )
         set_field(self, "critic", Critic(c.hidden_dims, c.num_critics, c.critic_layer_norm))
-        pixels = self.obs_input in _TRAINS_ENCODER
+        pixels = self.obs_input in ENCODER_OBS_INPUTS
         set_field(self, "image_encoder", ImageEncoder.from_config(self.encoder) if pixels else None)
         set_field(
             self,
@@ -94,7 +94,7 @@ class ActorCritic:
 
     @property
     def trains_encoder(self) -> bool:
-        return self.obs_input in _TRAINS_ENCODER
+        return self.obs_input in ENCODER_OBS_INPUTS
 
     @property
     def trained_names(self) -> tuple[str, ...]:

@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from agents.actor_critic import ActorCritic
+from agents.actor_critic import ENCODER_OBS_INPUTS, ActorCritic
 from agents.bc import make_bc_loss, make_bc_update
 from agents.config import AGENT_KINDS, LEGACY_AGENT_KINDS, AgentConfig, EncoderConfig
 from agents.diffusion import DiffusionPolicy
@@ -134,6 +134,10 @@ class ActorCriticBuilder(AgentBuilder):
         """The config of the CNN actor and critics train, or of the features they read."""
         return config.diffusion.encoder
 
+    def policy_param_names(self, config: AgentConfig) -> tuple[str, ...]:
+        trained = self.obs_input(config) in ENCODER_OBS_INPUTS  # the actor reads that CNN too
+        return (*self.base_policy_param_names, *(("encoder",) if trained else ()))
+
     def batch_shape(self, config: AgentConfig) -> tuple[int, int]:
         return (config.sac.critic_updates_per_step, config.sac.batch_size)
 
@@ -181,10 +185,6 @@ class SACBuilder(ActorCriticBuilder):
     needs_diffusion = False
     base_policy_param_names = ("actor", "obs_stats")
 
-    def policy_param_names(self, config: AgentConfig) -> tuple[str, ...]:
-        pixels = config.diffusion.encoder.uses_images
-        return (*self.base_policy_param_names, *(("encoder",) if pixels else ()))
-
     def action_bound(self, config: AgentConfig) -> tuple[float, float]:
         return 1.0, 0.0
 
@@ -207,11 +207,6 @@ class DSRLBuilder(ActorCriticBuilder):
 
     def action_bound(self, config: AgentConfig) -> tuple[float, float]:
         return config.dsrl.noise_scale, config.dsrl.noise_prior_weight
-
-    @staticmethod
-    def trains_encoder(config: AgentConfig) -> bool:
-        """Actor and critics read a CNN of their own on the frames (`dsrl.image_encoder`)."""
-        return config.diffusion.encoder.uses_images and config.dsrl.image_encoder != "frozen"
 
     def obs_input(self, config: AgentConfig) -> str:
         if not config.diffusion.encoder.uses_images:
@@ -236,15 +231,11 @@ class DSRLBuilder(ActorCriticBuilder):
         """The update before the frozen base features join its batches (`with_base_features`)."""
         return super().make_update(policy, actor_critic, config)
 
-    def policy_param_names(self, config: AgentConfig) -> tuple[str, ...]:
-        trained = self.trains_encoder(config)
-        return (*self.base_policy_param_names, *(("encoder",) if trained else ()))
-
     def frame_spec(self, config: AgentConfig) -> FrameSpec | None:
         """The frozen base encoder's features, computed once per frame (cheaper than pixels); the
         frames themselves when actor and critics train an encoder of their own."""
         encoder = config.diffusion.encoder
-        if not encoder.uses_images or self.trains_encoder(config):
+        if not encoder.uses_images or self.obs_input(config) in ENCODER_OBS_INPUTS:
             return super().frame_spec(config)
         return FrameSpec("features", (encoder.image_feature_size,), "float32")
 

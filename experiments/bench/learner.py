@@ -8,8 +8,8 @@ episodes (and demos for the agents that learn on actions), time the first `step(
 run `step()` for `--seconds`, and time one action chunk for one observation (batch 1, after
 compilation, median of `--inference-calls` calls: what an env actor pays per chunk). State and
 pixel cases run side by side in one process, so their ratio is fair. On pixels DSRL reads the
-frozen base encoder's stored features, or with `--dsrl-image-encoder finetuned` trains its own copy
-on the stored frames. Runs on whatever device JAX
+frozen base encoder's stored features, or with `--dsrl-image-encoder finetuned|keypoints` trains
+an encoder of its own on the stored frames. Runs on whatever device JAX
 picks (CPU unless a GPU build is installed); the device is printed and written with every row.
 
     rrl bench learner --kinds dsrl,sac --json bench_learner.json
@@ -43,8 +43,8 @@ def bench_config(
     image_size: tuple[int, int],
     dsrl_image_encoder: str = "frozen",
 ) -> AgentConfig:
-    """The default config, seeing `cameras` at `image_size` for "pixels" (DSRL reading the frozen
-    or a fine-tuned copy of the base encoder, `DSRLConfig.image_encoder`); a small frame ring."""
+    """The default config, seeing `cameras` at `image_size` for "pixels" (DSRL's actor and critics
+    reading `dsrl_image_encoder`, `DSRLConfig.image_encoder`); a small frame ring."""
     config = AgentConfig()
     config = dataclasses.replace(
         config, dsrl=dataclasses.replace(config.dsrl, image_encoder=dsrl_image_encoder)

@@ -5,6 +5,7 @@ with `dsrl.image_encoder`, an encoder of their own trained on stored frames."""
 from __future__ import annotations
 
 import dataclasses
+import types
 
 import jax
 import jax.numpy as jnp
@@ -26,16 +27,36 @@ def _base_features(encoder_config, diffusion: dict, images: np.ndarray) -> np.nd
     return np.concatenate([np.asarray(f) for f in cameras], axis=-1)
 
 
-@pytest.mark.parametrize("kind", ["dsrl", "dsrl_na"])
-def test_the_noise_actor_reads_the_state_and_the_frozen_base_encoder_features(kind, image_config):
+def _learner_on_a_demo(kind: str, config) -> types.SimpleNamespace:
+    """A learner of `kind` on a freshly initialised base policy, with one demo episode and its
+    camera frames, the obs statistics and the base encoder's features of those frames."""
     rng = np.random.default_rng(0)
     obs, actions = make_demo(rng)
     images = make_images(rng, len(obs))
     stats = compute_obs_stats(rng.normal(2.0, 3.0, size=(64, OBS_DIM)))
-    policy = DiffusionPolicy(image_config.diffusion, OBS_DIM)
+    policy = DiffusionPolicy(config.diffusion, OBS_DIM)
     diffusion = policy.init(jax.random.key(0), stats)
-    learner = make_learner(kind, OBS_DIM, image_config, diffusion_params=diffusion)
-    features = _base_features(image_config.diffusion.encoder, diffusion, images)
+    return types.SimpleNamespace(
+        rng=rng, obs=obs, actions=actions, images=images, stats=stats, policy=policy,
+        diffusion=diffusion,
+        learner=make_learner(kind, OBS_DIM, config, diffusion_params=diffusion),
+        features=_base_features(config.diffusion.encoder, diffusion, images),
+    )
+
+
+def _assert_noise_is_the_actor_mode(learner, params: dict, noise, features, scale: float):
+    """The deterministic noise is scale * tanh(the actor's mean) on exactly `features`."""
+    mean, _ = learner.agent.actor_critic.actor.apply(params["actor"], jnp.asarray(features))
+    np.testing.assert_allclose(
+        np.asarray(noise).reshape(1, -1), scale * np.tanh(np.asarray(mean)), atol=1e-5
+    )
+
+
+@pytest.mark.parametrize("kind", ["dsrl", "dsrl_na"])
+def test_the_noise_actor_reads_the_state_and_the_frozen_base_encoder_features(kind, image_config):
+    setup = _learner_on_a_demo(kind, image_config)
+    rng, obs, actions, images, stats = setup.rng, setup.obs, setup.actions, setup.images, setup.stats
+    policy, diffusion, learner, features = setup.policy, setup.diffusion, setup.learner, setup.features
     assert features.shape == (len(obs), 2 * image_config.diffusion.encoder.feature_dim)
     expected = np.concatenate([(obs - stats.mean) / stats.std, features], axis=-1)
 
@@ -44,10 +65,8 @@ def test_the_noise_actor_reads_the_state_and_the_frozen_base_encoder_features(ki
     step = learner.agent.select_action(
         params, {"state": obs[0], "images": images[0]}, jax.random.key(1), deterministic=True
     )
-    mean, _ = learner.agent.actor_critic.actor.apply(params["actor"], jnp.asarray(expected[:1]))
-    scale = image_config.dsrl.noise_scale
-    np.testing.assert_allclose(
-        np.asarray(step.noise).reshape(-1), scale * np.tanh(mean[0]), atol=1e-5
+    _assert_noise_is_the_actor_mode(
+        learner, params, step.noise, expected[:1], image_config.dsrl.noise_scale
     )
     # ...and the chunk is the base policy's DDIM output on the raw images for that noise.
     decoded = policy.sample_actions(
@@ -98,15 +117,10 @@ def test_an_encoder_of_their_own_is_what_actor_and_critics_train_and_the_base_st
     colour keypoints beside the frozen features; either is trained by the critic loss on stored
     frames, and the DDIM decoder keeps reading the frozen base encoder."""
     config = _trained_encoder_config(image_config, image_encoder)
-    rng = np.random.default_rng(0)
-    obs, actions = make_demo(rng)
-    images = make_images(rng, len(obs))
-    stats = compute_obs_stats(rng.normal(2.0, 3.0, size=(64, OBS_DIM)))
-    policy = DiffusionPolicy(config.diffusion, OBS_DIM)
-    diffusion = policy.init(jax.random.key(0), stats)
-    learner = make_learner(kind, OBS_DIM, config, diffusion_params=diffusion)
+    setup = _learner_on_a_demo(kind, config)
+    rng, obs, actions, images, stats = setup.rng, setup.obs, setup.actions, setup.images, setup.stats
+    policy, diffusion, learner, frozen = setup.policy, setup.diffusion, setup.learner, setup.features
     state = (obs - stats.mean) / stats.std
-    frozen = _base_features(config.diffusion.encoder, diffusion, images)
     params = learner.get_variables(["policy"])[0]
     if image_encoder == "finetuned":  # it starts as the base encoder: what the frozen one shows
         expected = np.concatenate([state, frozen], axis=-1)
@@ -123,9 +137,8 @@ def test_an_encoder_of_their_own_is_what_actor_and_critics_train_and_the_base_st
     step = learner.agent.select_action(
         params, {"state": obs[0], "images": images[0]}, jax.random.key(1), deterministic=True
     )
-    mean, _ = learner.agent.actor_critic.actor.apply(params["actor"], jnp.asarray(expected[:1]))
-    np.testing.assert_allclose(
-        np.asarray(step.noise).reshape(-1), config.dsrl.noise_scale * np.tanh(mean[0]), atol=1e-5
+    _assert_noise_is_the_actor_mode(
+        learner, params, step.noise, expected[:1], config.dsrl.noise_scale
     )
 
     # The buffer keeps the frames, which the encoder is trained on.
@@ -155,12 +168,7 @@ def test_an_encoder_of_their_own_is_what_actor_and_critics_train_and_the_base_st
     step = learner.agent.select_action(params, frame, jax.random.key(1), deterministic=True)
     tuned = learner.agent.actor_critic.encode(params, {**frame, "features": frozen[:1]})
     assert not np.allclose(np.asarray(tuned), expected[:1], atol=1e-6)
-    mean, _ = learner.agent.actor_critic.actor.apply(params["actor"], tuned)
-    np.testing.assert_allclose(
-        np.asarray(step.noise).reshape(1, -1),
-        config.dsrl.noise_scale * np.tanh(np.asarray(mean)),
-        atol=1e-5,
-    )
+    _assert_noise_is_the_actor_mode(learner, params, step.noise, tuned, config.dsrl.noise_scale)
     decoded = policy.sample_actions(diffusion, frame, step.noise)
     np.testing.assert_allclose(np.asarray(step.actions), np.asarray(decoded), atol=1e-5)
 

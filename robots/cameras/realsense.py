@@ -75,6 +75,7 @@ class RealSenseCamera:
         self._returned_number: int | None = None
         self._failure: CameraError | None = None
         self._ended = False
+        self._paused = False  # pause_playback: a restarted recording must stay paused
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -123,8 +124,12 @@ class RealSenseCamera:
             ) from e
         device = profile.get_device()
         if spec.is_recording:
-            self._playback = device.as_playback()
-            self._playback.set_real_time(spec.real_time)
+            playback = device.as_playback()
+            playback.set_real_time(spec.real_time)
+            with self._cond:  # pause_playback may run meanwhile, on the old playback
+                self._playback = playback
+                if self._paused:
+                    playback.pause()
             recorded = device.get_info(rs.camera_info.serial_number)
             if spec.serial is not None and recorded != spec.serial:
                 pipeline.stop()
@@ -277,7 +282,11 @@ class RealSenseCamera:
         """Recordings only: stop delivering frames (as a stalled camera would); for tests."""
         if self._playback is None:
             raise CameraError(f"camera {self.spec.name}: pause_playback needs a recording")
-        self._playback.pause()
+        # The reader thread restarts a looping recording that reached its end; the flag makes the
+        # new playback start paused, where pausing only the old one left frames coming.
+        with self._cond:
+            self._paused = True
+            self._playback.pause()
 
     def close(self) -> None:
         self._stop.set()

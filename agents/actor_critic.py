@@ -9,7 +9,8 @@ What actor and critics see (`obs_input`), always as one flat feature vector (`en
   "features"  the normalised state, then `obs["features"]` (DSRL on cameras: the frozen base
               encoder's output, computed once per observation when it enters the replay buffer);
   "pixels"    the normalised state, then a CNN on `obs["images"]` (SAC on cameras, and DSRL with
-              a fine-tuned copy of the base encoder, `DSRLConfig.image_encoder`; as DrQ-v2):
+              a fine-tuned copy of the base encoder or with colour keypoints alone,
+              `DSRLConfig.image_encoder`; as DrQ-v2):
               ONE encoder, `params["encoder"]`, shared by the critic ensemble and trained by the
               critic loss only, on randomly shifted images (obs and next_obs). The actor reads the
               encoder's features with the gradient stopped; the target critic's heads read the

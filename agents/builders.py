@@ -211,11 +211,11 @@ class DSRLBuilder(ActorCriticBuilder):
     def obs_input(self, config: AgentConfig) -> str:
         if not config.diffusion.encoder.uses_images:
             return "state"
-        return {"frozen": "features", "finetuned": "pixels",
-                "keypoints": "features_and_pixels"}[config.dsrl.image_encoder]
+        return {"frozen": "features", "finetuned": "pixels", "keypoints": "features_and_pixels",
+                "keypoints_only": "pixels"}[config.dsrl.image_encoder]
 
     def actor_critic_encoder(self, config: AgentConfig) -> EncoderConfig:
-        if self.obs_input(config) == "features_and_pixels":
+        if config.dsrl.image_encoder in ("keypoints", "keypoints_only"):
             return config.dsrl.keypoint_encoder(config.diffusion.encoder)
         return config.diffusion.encoder
 
@@ -243,9 +243,9 @@ class DSRLBuilder(ActorCriticBuilder):
         self, agent: Agent, key: jax.Array, diffusion_params: dict | None, stats: ObsStats
     ) -> AgentState:
         """As every actor-critic's; a fine-tuned encoder starts as a copy of the base's, so the
-        critic first sees what the frozen features show."""
+        critic first sees what the frozen features show (keypoints start fresh)."""
         state = super().init_state(agent, key, diffusion_params, stats)
-        if self.obs_input(agent.config) != "pixels":
+        if self.obs_input(agent.config) != "pixels" or agent.config.dsrl.image_encoder != "finetuned":
             return state
         base_encoder = {"params": diffusion_params["net"]["params"]["encoder"]}
         params = {**state.params, "encoder": jax.tree.map(jnp.copy, base_encoder)}

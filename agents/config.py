@@ -71,7 +71,7 @@ def _dims(owner: str, name: str, dims: tuple[int, ...]) -> None:
 
 
 ENCODER_POOLINGS = ("flatten", "spatial_softmax")
-DSRL_IMAGE_ENCODERS = ("frozen", "finetuned", "keypoints")  # DSRLConfig.image_encoder
+DSRL_IMAGE_ENCODERS = ("frozen", "finetuned", "keypoints", "keypoints_only")  # DSRLConfig.image_encoder
 
 
 @dataclasses.dataclass(frozen=True)
@@ -277,7 +277,8 @@ class DSRLConfig:
     # base policy's encoder features, stored once per frame; "finetuned", a copy of that encoder
     # trained by the critic loss on randomly shifted stored frames (DrQ-v2); or "keypoints", the
     # frozen features and `keypoints` learned colour keypoints a camera (`keypoint_encoder`),
-    # for tasks whose deciding detail the base encoder blurs (which cloth is red; RESULTS.md).
+    # for tasks whose deciding detail the base encoder blurs (which cloth is red; RESULTS.md);
+    # or "keypoints_only", those keypoints without the frozen features.
     image_encoder: str = "frozen"
     keypoints: int = 8
 

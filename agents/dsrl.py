@@ -24,7 +24,9 @@ On cameras both variants see `[normalised state, image features]`, by `DSRLConfi
                trained by the critic loss on randomly shifted stored frames, as pixel SAC's
                (DrQ-v2, agents/actor_critic.py);
   "keypoints"  the frozen features and learned colour keypoints (`DSRLConfig.keypoint_encoder`,
-               `params["encoder"]`) trained the same way.
+               `params["encoder"]`) trained the same way;
+  "keypoints_only"  those keypoints alone, no frozen features: a bottleneck that cannot tell
+               one stored scene from another by its look, only where colours are.
 With frames in the replay buffer the DDIM decoder still reads the frozen features, computed in
 each update from the unshifted frames (`with_base_features`).
 """

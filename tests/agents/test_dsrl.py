@@ -108,14 +108,15 @@ def _trained_encoder_config(image_config, image_encoder: str):
     return dataclasses.replace(image_config, dsrl=dsrl)
 
 
-@pytest.mark.parametrize("image_encoder", ["finetuned", "keypoints"])
+@pytest.mark.parametrize("image_encoder", ["finetuned", "keypoints", "keypoints_only"])
 @pytest.mark.parametrize("kind", ["dsrl", "dsrl_na"])
 def test_an_encoder_of_their_own_is_what_actor_and_critics_train_and_the_base_stays(
     kind, image_encoder, image_config
 ):
     """`dsrl.image_encoder`: "finetuned", a copy of the base encoder, or "keypoints", learned
-    colour keypoints beside the frozen features; either is trained by the critic loss on stored
-    frames, and the DDIM decoder keeps reading the frozen base encoder."""
+    colour keypoints beside the frozen features (or alone, "keypoints_only"); each is trained by
+    the critic loss on stored frames, and the DDIM decoder keeps reading the frozen base
+    encoder."""
     config = _trained_encoder_config(image_config, image_encoder)
     setup = _learner_on_a_demo(kind, config)
     rng, obs, actions, images, stats = setup.rng, setup.obs, setup.actions, setup.images, setup.stats
@@ -132,7 +133,8 @@ def test_an_encoder_of_their_own_is_what_actor_and_critics_train_and_the_base_st
         assert keypoint_encoder.patch_size == config.diffusion.encoder.patch_size
         own = np.asarray(keypoint_encoder.apply(params["encoder"], images))
         assert own.shape == (len(obs), 2 * 6)
-        expected = np.concatenate([state, frozen, own], axis=-1)
+        beside = [frozen] if image_encoder == "keypoints" else []
+        expected = np.concatenate([state, *beside, own], axis=-1)
 
     step = learner.agent.select_action(
         params, {"state": obs[0], "images": images[0]}, jax.random.key(1), deterministic=True

@@ -122,21 +122,22 @@ class RealSenseCamera:
                 f"camera {spec.name}: cannot start colour {spec.width}x{spec.height} at {spec.fps} fps "
                 f"from {spec.source}: {e}"
             ) from e
-        device = profile.get_device()
         if spec.is_recording:
+            device = profile.get_device()
+            recorded = device.get_info(rs.camera_info.serial_number)
+            if spec.serial is not None and recorded != spec.serial:
+                del device, profile  # no device handle outlives its pipeline (_stop_pipeline)
+                pipeline.stop()
+                raise CameraNotFound(
+                    f"camera {spec.name}: recording {spec.source} is of serial {recorded}, "
+                    f"not the requested {spec.serial}"
+                )
             playback = device.as_playback()
             playback.set_real_time(spec.real_time)
             with self._cond:  # pause_playback may run meanwhile, on the old playback
                 self._playback = playback
                 if self._paused:
                     playback.pause()
-            recorded = device.get_info(rs.camera_info.serial_number)
-            if spec.serial is not None and recorded != spec.serial:
-                pipeline.stop()
-                raise CameraNotFound(
-                    f"camera {spec.name}: recording {spec.source} is of serial {recorded}, "
-                    f"not the requested {spec.serial}"
-                )
         self._pipeline = pipeline
 
     def _restart_pipeline(self) -> None:
@@ -144,6 +145,10 @@ class RealSenseCamera:
         self._start_pipeline()
 
     def _stop_pipeline(self) -> None:
+        # The playback device goes first: librealsense can crash when a device handle outlives
+        # the pipeline it came from (librealsense#4897; seen here as a segfault in close()).
+        with self._cond:
+            self._playback = None
         pipeline, self._pipeline = self._pipeline, None
         if pipeline is not None:
             try:
@@ -220,7 +225,7 @@ class RealSenseCamera:
         spec = self.spec
         self.reconnects += 1
         device = (
-            self._pipeline.get_active_profile().get_device() if self._playback is None else None
+            None if spec.is_recording else self._pipeline.get_active_profile().get_device()
         )
         self._stop_pipeline()
         if device is not None:
@@ -280,13 +285,14 @@ class RealSenseCamera:
 
     def pause_playback(self) -> None:
         """Recordings only: stop delivering frames (as a stalled camera would); for tests."""
-        if self._playback is None:
+        if not self.spec.is_recording:
             raise CameraError(f"camera {self.spec.name}: pause_playback needs a recording")
         # The reader thread restarts a looping recording that reached its end; the flag makes the
         # new playback start paused, where pausing only the old one left frames coming.
         with self._cond:
             self._paused = True
-            self._playback.pause()
+            if self._playback is not None:
+                self._playback.pause()
 
     def close(self) -> None:
         self._stop.set()

@@ -215,9 +215,15 @@ class DSRLBuilder(ActorCriticBuilder):
                 "keypoints_only": "pixels"}[config.dsrl.image_encoder]
 
     def actor_critic_encoder(self, config: AgentConfig) -> EncoderConfig:
-        if config.dsrl.image_encoder in ("keypoints", "keypoints_only"):
+        trains_own = self.obs_input(config) in ENCODER_OBS_INPUTS
+        if trains_own and not self._starts_from_base_encoder(config):  # the keypoint encoders
             return config.dsrl.keypoint_encoder(config.diffusion.encoder)
         return config.diffusion.encoder
+
+    def _starts_from_base_encoder(self, config: AgentConfig) -> bool:
+        """Actor and critics train a copy of the base encoder ("finetuned"); the keypoint
+        encoders start fresh."""
+        return self.obs_input(config) == "pixels" and config.dsrl.image_encoder == "finetuned"
 
     def make_update(
         self, policy: DiffusionPolicy, actor_critic: ActorCritic | None, config: AgentConfig
@@ -245,7 +251,7 @@ class DSRLBuilder(ActorCriticBuilder):
         """As every actor-critic's; a fine-tuned encoder starts as a copy of the base's, so the
         critic first sees what the frozen features show (keypoints start fresh)."""
         state = super().init_state(agent, key, diffusion_params, stats)
-        if self.obs_input(agent.config) != "pixels" or agent.config.dsrl.image_encoder != "finetuned":
+        if not self._starts_from_base_encoder(agent.config):
             return state
         base_encoder = {"params": diffusion_params["net"]["params"]["encoder"]}
         params = {**state.params, "encoder": jax.tree.map(jnp.copy, base_encoder)}

@@ -8,9 +8,10 @@ episodes (and demos for the agents that learn on actions), time the first `step(
 run `step()` for `--seconds`, and time one action chunk for one observation (batch 1, after
 compilation, median of `--inference-calls` calls: what an env actor pays per chunk). State and
 pixel cases run side by side in one process, so their ratio is fair. On pixels DSRL reads the
-frozen base encoder's stored features, or with `--dsrl-image-encoder finetuned|keypoints|keypoints_only` trains
-an encoder of its own on the stored frames. Runs on whatever device JAX
-picks (CPU unless a GPU build is installed); the device is printed and written with every row.
+frozen base encoder's stored features, or with another `--dsrl-image-encoder` (the choices of
+`DSRLConfig.image_encoder`) trains an encoder of its own on the stored frames. Runs on whatever
+device JAX picks (CPU unless a GPU build is installed); the device is printed and written with
+every row.
 
     rrl bench learner --kinds dsrl,sac --json bench_learner.json
 """

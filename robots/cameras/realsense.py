@@ -75,7 +75,9 @@ class RealSenseCamera:
         self._returned_number: int | None = None
         self._failure: CameraError | None = None
         self._ended = False
-        self._paused = False  # pause_playback: a restarted recording must stay paused
+        # pause_playback's stall: a looping recording restarted at its end stays paused; a
+        # reconnect (a hardware reset on a live camera) ends it.
+        self._paused = False
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -235,6 +237,8 @@ class RealSenseCamera:
                 raise CameraTimeout(
                     f"camera {spec.name}: did not come back within {spec.reconnect_timeout_s} s of a hardware reset"
                 )
+        with self._cond:
+            self._paused = False
         self._start_pipeline()
 
     # -- reading -----------------------------------------------------------------------------

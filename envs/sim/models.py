@@ -203,13 +203,6 @@ LAYOUT = {
         "handle_below_top": (0.035, 0.045),
     },
 }
-# pick_place_multi's front camera frames the placement area closely: from the layout's camera the
-# cloths are about 6 pixels across at 64x64 and the object 3, and the pixel policies read them too
-# loosely to steer (RESULTS.md, the pixel variant). As a researcher points a camera at the work.
-TASK_FRONT_CAMERA = {
-    ("widowx", "pick_place_multi"): {"camera_eye": (0.62, -0.30, 0.42), "camera_target": (0.32, 0.0, 0.02)},
-    ("franka", "pick_place_multi"): {"camera_eye": (0.92, -0.41, 0.57), "camera_target": (0.51, 0.0, 0.02)},
-}
 OBJECT_HALF = 0.02
 CLOTH_THICKNESS = 0.002
 HANDLE_STANDOFF = 0.04
@@ -293,7 +286,7 @@ def _drawer_xml(robot: str) -> str:
 def scene_xml(robot: str, task: str, timestep: float = 0.005, offscreen: int = 640) -> str:
     """The full MJCF of `robot` on a tabletop set up for `task`."""
     arm, spec = arm_xml(robot)
-    layout = {**LAYOUT[robot], **TASK_FRONT_CAMERA.get((robot, task), {})}
+    layout = LAYOUT[robot]
     task_xml = {"pick_place": _pick_place_xml, "pick_place_multi": _pick_place_multi_xml,
                 "open_drawer": _drawer_xml}[task](robot)
     exclude = '<exclude body1="cabinet" body2="drawer"/>' if task == "open_drawer" else ""

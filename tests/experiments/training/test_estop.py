@@ -109,13 +109,15 @@ def stored_end_reasons(run: RunDir) -> list[str]:
 @pytest.mark.parametrize("how", ["rrl estop RUN", "kill -USR1 <rrl train pid>"])
 def test_an_estop_stops_every_arm_until_cleared(tmp_path, runs_dir, how):
     run_root = tmp_path / "run"
-    process, log = start_train(runs_dir, run_root, "run.episodes=4", "run.env_actors=2", LONG_EPISODES)
+    process, log = start_train(runs_dir, run_root, "run.episodes=6", "run.env_actors=2", LONG_EPISODES)
     run = RunDir(run_root)
     try:
-        # Both env actors are in an episode: two handed out, none stored yet.
-        wait_for(lambda: run.read_status().get("episodes_collected") == 2, 300, "the first episodes",
+        # The e-stop comes while both arms are in their second episode: by then both actors are up
+        # and compiled, so each starts the episode it is handed at once (an episode handed to an
+        # actor still starting up waits for `--clear` instead; the first pair could race that).
+        wait_for(lambda: len(run.episode_ids()) == 2, 300, "the first two episodes", process, log)
+        wait_for(lambda: run.read_status().get("episodes_collected") == 4, 30, "the next two episodes",
                  process, log)
-        assert run.episode_ids() == []
         # The run names the base policy it started from (what `rrl evaluate --base` loads).
         checkpoint = Path(run.read_config()["pretrain"]["checkpoint"])
         assert checkpoint.parent == (runs_dir / "pretrained").resolve() and (checkpoint / "diffusion").is_dir()
@@ -125,14 +127,16 @@ def test_an_estop_stops_every_arm_until_cleared(tmp_path, runs_dir, how):
             assert result.returncode == 0, result.stderr
         else:
             os.kill(process.pid, signal.SIGUSR1)
-        wait_for(lambda: len(run.episode_ids()) == 2, 60, "the e-stopped episodes", process, log)
-        assert stored_end_reasons(run) == ["estop", "estop"]
+        wait_for(lambda: len(run.episode_ids()) == 4, 60, "the e-stopped episodes", process, log)
+        assert stored_end_reasons(run) == ["estop", "estop", "time_limit", "time_limit"]
+        stopped = [eid for eid in run.episode_ids() if run.end_reason(eid) == "estop"]
+        assert sorted(run.episode_meta(eid)["metadata"]["actor"] for eid in stopped) == [0, 1]  # every arm
         # Stopped, alive, and nothing new starts while the flag is set.
         wait_for(lambda: run.read_status().get("estop") is True, 30, "the status", process, log)
         time.sleep(6)  # longer than the status period: the loop would have launched by now
         assert process.poll() is None
-        assert len(run.episode_ids()) == 2 and run.read_status()["episodes_collected"] == 2
-        assert run.scored() == {}  # kept, never scored
+        assert len(run.episode_ids()) == 4 and run.read_status()["episodes_collected"] == 4
+        assert not set(stopped) & set(run.scored())  # kept, never scored
         assert rrl("estop", str(run_root), "--clear").returncode == 0
         code = process.wait(timeout=300)
     finally:
@@ -140,6 +144,6 @@ def test_an_estop_stops_every_arm_until_cleared(tmp_path, runs_dir, how):
     output = log.read_text()
     assert code == 0, output[-3000:]
     assert "E-STOP" in output and "e-stop cleared" in output
-    assert stored_end_reasons(run) == ["estop", "estop", "time_limit", "time_limit"]
+    assert stored_end_reasons(run) == ["estop", "estop"] + ["time_limit"] * 4
     normal = {eid for eid in run.episode_ids() if run.end_reason(eid) in NORMAL_ENDS}
     assert set(run.scored()) == normal

@@ -17,7 +17,9 @@ and seed, and, rewritten after every run so a long ablation shows what it has:
                    episodes, training_success_last20, simulated); "sources": per source the mean
                    success over its seeds, each seed's, and a Wilson 95% interval over the pooled
                    evaluation episodes of all its seeds
-    table.md       one row per source: mean success, 95% interval, each seed's success, mean oracle score
+    table.md       one row per source: mean success, 95% interval, each seed's success, mean oracle
+                   score, and the training episodes' success (the last 20 of each run, mean over
+                   seeds, as the env reports it: the simulator's, whatever the reward scored)
     success.png    per source the moving success rate against episode, mean over seeds, min-max band
 
 `--out` an existing ablation folder continues it: runs already in its results.json are kept, not
@@ -184,15 +186,16 @@ def _plot(path: Path, title: str, curves: dict[str, list[tuple[np.ndarray, np.nd
 
 def _table(sources: dict[str, dict]) -> list[str]:
     lines = ["| reward source | eval success (mean over seeds) | 95% CI (pooled episodes) | per seed "
-             "| mean oracle score |",
-             "|---|---|---|---|---|"]
+             "| mean oracle score | training success (last 20) |",
+             "|---|---|---|---|---|---|"]
     for label, s in sources.items():
         simulated = " (simulated)" if s["simulated"] else ""
         per_seed = ", ".join(f"s{seed}: {rate:.0%}" for seed, rate in zip(s["seeds"], s["success_rate_per_seed"],
                                                                          strict=True))
         oracle = "-" if s["mean_oracle_score"] is None else f"{s['mean_oracle_score']:.2f}"
+        training = "-" if s["training_success_last20_mean"] is None else f"{s['training_success_last20_mean']:.0%}"
         lines.append(f"| {label}{simulated} | {s['success_rate_mean']:.0%} | {s['ci95'][0]:.0%}-{s['ci95'][1]:.0%} "
-                     f"(n={s['eval_episodes']}) | {per_seed} | {oracle} |")
+                     f"(n={s['eval_episodes']}) | {per_seed} | {oracle} | {training} |")
     return lines
 
 

@@ -233,6 +233,11 @@ def test_ablate_trains_each_reward_source_on_each_seed(base_config, tmp_path):
     table = (out / "table.md").read_text().splitlines()
     rows = [line for line in table[2:] if line.startswith("| ")]
     assert len(rows) == 2 and rows[0].startswith("| oracle |") and rows[1].startswith("| random_seed-7 (simulated) |")
+    # The last column is what the simulator says of the training episodes, not the reward's scores.
+    assert table[0].endswith("| training success (last 20) |")
+    for row, label in zip(rows, ("oracle", "random_seed-7"), strict=True):
+        training = [runs[label, seed]["training_success_last20"] for seed in (0, 1)]
+        assert row.endswith(f"| {sum(training) / 2:.0%} |")
     assert (out / "success.png").stat().st_size > 0
 
 

@@ -56,7 +56,7 @@ from experiments.training.evaluate import evaluate_run, wilson_interval  # noqa:
 from experiments.training.report import scored_rows  # noqa: E402
 from experiments.training.train import train  # noqa: E402
 
-__all__ = ["parse_reward_specs", "parse_seeds", "aggregate_sources", "seed_band", "main"]
+__all__ = ["parse_reward_specs", "parse_seeds", "aggregate_sources", "source_table", "seed_band", "main"]
 
 # The moving mean of the learning curves, as in a run's own report.
 WINDOW = 20
@@ -184,7 +184,8 @@ def _plot(path: Path, title: str, curves: dict[str, list[tuple[np.ndarray, np.nd
     plt.close(fig)
 
 
-def _table(sources: dict[str, dict]) -> list[str]:
+def source_table(sources: dict[str, dict]) -> list[str]:
+    """table.md's lines: one row per source of `aggregate_sources`."""
     lines = ["| reward source | eval success (mean over seeds) | 95% CI (pooled episodes) | per seed "
              "| mean oracle score | training success (last 20) |",
              "|---|---|---|---|---|---|"]
@@ -245,7 +246,7 @@ def _write(out: Path, base: ExperimentConfig, overrides: list[str], seeds: list[
                "eval_episodes_per_run": eval_episodes, "runs_planned": planned, "runs": rows,
                "sources": sources}
     (out / "results.json").write_text(json.dumps(results, indent=1))
-    lines = _table(sources)
+    lines = source_table(sources)
     (out / "table.md").write_text("\n".join(lines) + "\n")
     _plot(out / "success.png", base.name, curves)
     return lines

@@ -21,6 +21,7 @@ from experiments.training.ablate import (
     parse_reward_specs,
     parse_seeds,
     seed_band,
+    source_table,
 )
 from experiments.training.ablate import main as ablate_main
 from experiments.training.base_policy import ensure_pretrained
@@ -321,6 +322,17 @@ def test_ablation_aggregates_pool_every_seeds_evaluation():
     assert (source["eval_successes"], source["eval_episodes"]) == (15, 30)
     assert source["ci95"] == list(wilson_interval(15, 30))  # one interval over all 30 episodes
     assert source["mean_oracle_score"] == pytest.approx(3.0) and source["training_success_last20_mean"] is None
+
+
+def test_the_table_shows_training_success_apart_from_the_evaluation():
+    rows = [{"source": source, "seed": seed, "success_rate": rate, "episodes": 10, "mean_oracle_score": 3.0,
+             "training_success_last20": training, "simulated": source == "random"}
+            for source, seed, rate, training in [("oracle", 0, 0.5, 0.25), ("oracle", 1, 0.7, 0.75),
+                                                 ("random", 0, 0.3, None)]]
+    header, _, oracle, random = source_table(aggregate_sources(rows))
+    assert header.endswith("| mean oracle score | training success (last 20) |")
+    assert oracle.startswith("| oracle | 60% |") and oracle.endswith("| 3.00 | 50% |")
+    assert random.startswith("| random (simulated) | 30% |") and random.endswith("| 3.00 | - |")
 
 
 def test_learning_curves_average_seeds_where_every_seed_has_the_episode():
